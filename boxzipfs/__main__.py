@@ -1,0 +1,5 @@
+"""Allow ``python -m boxzipfs``."""
+
+from boxzipfs.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""The one exception hierarchy of boxzipfs.
+
+    BoxZipError
+    ├── RequestInvalid          a zip request (request.json, CLI items) is malformed
+    │   └── RequestTooLarge     more items or bytes than allowed
+    ├── BoxAPIError             Box answered with an error (status, code, message, request_id)
+    │   ├── BadRequest          400
+    │   │   └── LimitExceeded   400 zip_download_*_exceeded_limit
+    │   ├── Unauthorized        401
+    │   ├── Forbidden           403
+    │   ├── NotFound            404
+    │   ├── TooManyRequests     429 (carries retry_after)
+    │   └── ServerError         5xx
+    ├── AuthError               the token endpoint refused us, or no credentials are configured
+    ├── NetworkError            the transport failed (connect, read, protocol)
+    │   └── StreamBroken        a zip content stream ended before its true end
+    ├── DownloadUrlUsed         a one-shot download URL was asked for a second time
+    ├── ArchiveIncomplete       the archive ended but Box skipped items or failed it
+    └── QueueTimeout            waited past the deadline for a download slot (429s)
+
+Messages never contain tokens or download URLs: they are built from Box's own fields.
+"""
+
+from __future__ import annotations
+
+
+class BoxZipError(Exception):
+    """Base of every error boxzipfs raises on purpose."""
+
+
+class RequestInvalid(BoxZipError, ValueError):
+    """A zip request does not follow the schema."""
+
+
+class RequestTooLarge(RequestInvalid):
+    """A zip request has more items, or is bigger, than allowed."""
+
+
+class BoxAPIError(BoxZipError):
+    """An error answer from the Box API, with Box's own fields."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(f"Box answered {status} {code}: {message} (request_id {request_id or '-'})")
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "code": self.code,
+            "message": self.message,
+            "request_id": self.request_id,
+        }
+
+
+class BadRequest(BoxAPIError):
+    """400 from Box."""
+
+
+class LimitExceeded(BadRequest):
+    """400: the archive would exceed the file-count or byte limit."""
+
+
+class Unauthorized(BoxAPIError):
+    """401 from Box."""
+
+
+class Forbidden(BoxAPIError):
+    """403 from Box."""
+
+
+class NotFound(BoxAPIError):
+    """404 from Box."""
+
+
+class TooManyRequests(BoxAPIError):
+    """429 from Box; ``retry_after`` holds its Retry-After in seconds when sent."""
+
+
+class ServerError(BoxAPIError):
+    """5xx from Box."""
+
+
+class AuthError(BoxZipError):
+    """Credentials are missing or the token endpoint refused them."""
+
+
+class NetworkError(BoxZipError):
+    """The HTTP transport failed."""
+
+
+class StreamBroken(NetworkError):
+    """A content stream ended before the archive did; its bytes cannot be fetched again."""
+
+
+class DownloadUrlUsed(BoxZipError):
+    """The one-shot download URL of a zip download was already requested."""
+
+
+class ArchiveIncomplete(BoxZipError):
+    """The archive arrived, but Box skipped items or reported failure."""
+
+
+class QueueTimeout(BoxZipError):
+    """Box kept answering 429 past the configured deadline."""
+
+
+LIMIT_CODES = frozenset(
+    {"zip_download_file_count_exceeded_limit", "zip_download_pre_compressed_bytes_exceeded_limit"}
+)
+
+
+def api_error(
+    status: int, code: str, message: str, request_id: str = "", retry_after: float | None = None
+) -> BoxAPIError:
+    """Build the BoxAPIError subclass that matches an HTTP status and Box code."""
+    cls: type[BoxAPIError]
+    if status == 400:
+        cls = LimitExceeded if code in LIMIT_CODES else BadRequest
+    elif status == 401:
+        cls = Unauthorized
+    elif status == 403:
+        cls = Forbidden
+    elif status == 404:
+        cls = NotFound
+    elif status == 429:
+        cls = TooManyRequests
+    elif status >= 500:
+        cls = ServerError
+    else:
+        cls = BoxAPIError
+    return cls(status, code, message, request_id, retry_after)

@@ -1,0 +1,233 @@
+"""Data models shared by the client, the download machinery and the server.
+
+Plain frozen dataclasses with explicit JSON conversion, so each side validates
+what crosses the wire in one place. Fields that are secrets (download and status
+URLs) are excluded from ``repr``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from boxzipfs.errors import RequestInvalid, RequestTooLarge
+
+ItemType = Literal["file", "folder"]
+ITEM_TYPES: tuple[ItemType, ...] = ("file", "folder")
+MAX_FILES_PER_ARCHIVE = 10_000
+MAX_REQUEST_JSON_BYTES = 1 << 20
+ZIP_STATES = ("in_progress", "failed", "succeeded")
+
+
+@dataclass(frozen=True)
+class ZipItem:
+    """One file or folder to put in an archive."""
+
+    type: ItemType
+    id: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id}
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.id}"
+
+    @classmethod
+    def parse(cls, text: str) -> ZipItem:
+        """Parse the command-line form ``folder:123`` or ``file:456``."""
+        kind, sep, ident = text.partition(":")
+        if not sep or kind not in ITEM_TYPES or not ident.isdigit():
+            raise RequestInvalid(f"item {text!r} is not of the form folder:ID or file:ID")
+        return cls(kind, ident)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ZipRequest:
+    """Box's ZipDownloadRequest body."""
+
+    items: tuple[ZipItem, ...]
+    download_file_name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"items": [item.to_json() for item in self.items]}
+        if self.download_file_name is not None:
+            body["download_file_name"] = self.download_file_name
+        return body
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A request directory's definition: Box's body plus local options.
+
+    ``allow_skips``: a download whose items Box skipped still ends cleanly.
+    ``wait_for_size``: stat and open of request.zip wait until the whole archive
+    is spooled, so programs that trust st_size or seek from the end work.
+    """
+
+    request: ZipRequest
+    allow_skips: bool = False
+    wait_for_size: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        body = self.request.to_json()
+        body["allow_skips"] = self.allow_skips
+        body["wait_for_size"] = self.wait_for_size
+        return body
+
+    def dumps(self) -> bytes:
+        return (json.dumps(self.to_json(), indent=2) + "\n").encode()
+
+
+_LOCAL_OPTIONS = ("allow_skips", "wait_for_size")
+
+
+def parse_items(raw: object) -> tuple[ZipItem, ...]:
+    """Validate the ``items`` array of a ZipDownloadRequest."""
+    if not isinstance(raw, list) or not raw:
+        raise RequestInvalid("'items' must be a non-empty list of {\"type\", \"id\"} objects")
+    if len(raw) > MAX_FILES_PER_ARCHIVE:
+        raise RequestTooLarge(
+            f"{len(raw)} items: an archive holds at most {MAX_FILES_PER_ARCHIVE} files"
+        )
+    items = []
+    for index, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise RequestInvalid(f"items[{index}] must be an object")
+        kind, ident = entry.get("type"), entry.get("id")
+        if kind not in ITEM_TYPES:
+            raise RequestInvalid(f"items[{index}].type must be 'file' or 'folder', not {kind!r}")
+        if not isinstance(ident, str) or not ident.isdigit():
+            raise RequestInvalid(f"items[{index}].id must be a string of digits, not {ident!r}")
+        items.append(ZipItem(kind, ident))
+    return tuple(items)
+
+
+def parse_zip_request(obj: object) -> ZipRequest:
+    """Validate a ZipDownloadRequest body as Box does (unknown keys are ignored)."""
+    if not isinstance(obj, dict):
+        raise RequestInvalid("the request body must be a JSON object")
+    name = obj.get("download_file_name")
+    if name is not None and (not isinstance(name, str) or "/" in name or not name.strip()):
+        raise RequestInvalid("'download_file_name' must be a non-empty name without '/'")
+    return ZipRequest(parse_items(obj.get("items")), name)
+
+
+def parse_request_spec(data: bytes) -> RequestSpec:
+    """Validate the bytes of a request.json; unknown keys are refused to catch typos."""
+    if len(data) > MAX_REQUEST_JSON_BYTES:
+        raise RequestTooLarge(f"request.json is {len(data)} bytes; the limit is 1 MiB")
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestInvalid(f"request.json is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RequestInvalid("request.json must be a JSON object")
+    unknown = set(obj) - {"items", "download_file_name", *_LOCAL_OPTIONS}
+    if unknown:
+        raise RequestInvalid(f"request.json has unknown keys: {', '.join(sorted(unknown))}")
+    options = {}
+    for key in _LOCAL_OPTIONS:
+        value = obj.get(key, False)
+        if not isinstance(value, bool):
+            raise RequestInvalid(f"'{key}' must be true or false")
+        options[key] = value
+    return RequestSpec(parse_zip_request(obj), **options)
+
+
+@dataclass(frozen=True)
+class NameConflict:
+    """One side of a name conflict: an item renamed in the archive."""
+
+    id: str
+    type: ItemType
+    original_name: str
+    download_name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "original_name": self.original_name,
+            "download_name": self.download_name,
+        }
+
+
+@dataclass(frozen=True)
+class ZipDownload:
+    """Box's answer to a create: where to fetch the archive and its status."""
+
+    download_url: str = field(repr=False)
+    status_url: str = field(repr=False)
+    expires_at: str
+    name_conflicts: tuple[tuple[NameConflict, ...], ...] = ()
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ZipDownload:
+        conflicts = tuple(
+            tuple(NameConflict(**side) for side in pair) for pair in obj.get("name_conflicts") or ()
+        )
+        return cls(obj["download_url"], obj["status_url"], obj.get("expires_at", ""), conflicts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "download_url": self.download_url,
+            "status_url": self.status_url,
+            "expires_at": self.expires_at,
+            "name_conflicts": [[side.to_json() for side in pair] for pair in self.name_conflicts],
+        }
+
+
+@dataclass(frozen=True)
+class ZipStatus:
+    """Box's ZipDownloadStatus."""
+
+    total_file_count: int = 0
+    downloaded_file_count: int = 0
+    skipped_file_count: int = 0
+    skipped_folder_count: int = 0
+    state: str = "in_progress"
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ZipStatus:
+        return cls(
+            int(obj.get("total_file_count", 0)),
+            int(obj.get("downloaded_file_count", 0)),
+            int(obj.get("skipped_file_count", 0)),
+            int(obj.get("skipped_folder_count", 0)),
+            str(obj.get("state", "in_progress")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total_file_count": self.total_file_count,
+            "downloaded_file_count": self.downloaded_file_count,
+            "skipped_file_count": self.skipped_file_count,
+            "skipped_folder_count": self.skipped_folder_count,
+            "state": self.state,
+        }
+
+    @property
+    def skipped(self) -> bool:
+        return self.skipped_file_count > 0 or self.skipped_folder_count > 0
+
+
+@dataclass(frozen=True)
+class FolderEntry:
+    """One entry of a folder listing."""
+
+    type: str
+    id: str
+    name: str
+    size: int | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> FolderEntry:
+        size = obj.get("size")
+        return cls(str(obj["type"]), str(obj["id"]), str(obj["name"]), None if size is None else int(size))
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "id": self.id, "name": self.name}
+        if self.size is not None:
+            body["size"] = self.size
+        return body

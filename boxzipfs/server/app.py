@@ -1,0 +1,224 @@
+"""The Starlette application: Box's routes over a LocalStore.
+
+Errors are Box's ClientError bodies (or OAuth2Error for the token endpoint).
+The content route needs no auth; its URL is the secret, so the server keeps no
+access log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from boxzipfs.errors import RequestInvalid
+from boxzipfs.models import parse_zip_request
+from boxzipfs.server.accounts import Accounts, OAuthError, User
+from boxzipfs.server.archive import archive_chunks
+from boxzipfs.server.config import Faults, ServerConfig
+from boxzipfs.server.store import LocalStore
+from boxzipfs.server.zips import ZipError, ZipJob, ZipRegistry
+
+HELP_URL = "https://developer.box.com/guides/api-calls/permissions-and-errors/common-errors/"
+MAX_PAGE = 1000
+
+
+class CutStream(Exception):
+    """Raised inside a content stream to drop the connection on purpose (fault switch)."""
+
+
+def client_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {
+        "type": "error",
+        "status": status,
+        "code": code,
+        "message": message,
+        "context_info": {"message": message},
+        "help_url": HELP_URL,
+        "request_id": secrets.token_hex(6),
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _unauthorized() -> JSONResponse:
+    return client_error(401, "unauthorized", "Unauthorized", {"WWW-Authenticate": 'Bearer realm="Service"'})
+
+
+class BoxApp:
+    """Routes and their shared state; ``app`` is the ASGI application."""
+
+    def __init__(self, store: LocalStore, accounts: Accounts, config: ServerConfig) -> None:
+        self.store = store
+        self.accounts = accounts
+        self.config = config
+        self.zips = ZipRegistry(store, config)
+        self.app = Starlette(
+            routes=[
+                Route("/2.0/zip_downloads", self.create, methods=["POST"]),
+                Route("/2.0/zip_downloads/{cid}/content", self.content, methods=["GET"]),
+                Route("/2.0/zip_downloads/{sid}/status", self.status, methods=["GET"]),
+                Route("/2.0/folders/{fid}/items", self.folder_items, methods=["GET"]),
+                Route("/oauth2/token", self.token, methods=["POST"]),
+                Route("/_boxzipfs/faults", self.faults, methods=["GET", "PUT"]),
+            ]
+        )
+
+    def _user(self, request: Request) -> User | None:
+        return self.accounts.authenticate(request.headers.get("authorization"))
+
+    async def create(self, request: Request) -> Response:
+        user = self._user(request)
+        if user is None:
+            return _unauthorized()
+        injected = self.config.faults.take_create_error()
+        if injected is not None:
+            headers = {} if injected.retry_after is None else {"Retry-After": f"{injected.retry_after:g}"}
+            code = "too_many_requests" if injected.status == 429 else "internal_server_error"
+            return client_error(injected.status, code, "Injected failure", headers)
+        try:
+            body = json.loads(await request.body())
+            zip_request = parse_zip_request(body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return client_error(400, "bad_request", "The request body is not valid JSON")
+        except RequestInvalid as exc:
+            return client_error(400, "bad_request", str(exc))
+        try:
+            job = await anyio.to_thread.run_sync(self.zips.create, user, zip_request)
+        except ZipError as exc:
+            return client_error(exc.status, exc.code, exc.message)
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse(
+            {
+                "download_url": f"{base}/2.0/zip_downloads/{job.content_id}/content",
+                "status_url": f"{base}/2.0/zip_downloads/{job.status_id}/status",
+                "expires_at": job.expires_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "name_conflicts": [[side.to_json() for side in pair] for pair in job.name_conflicts],
+            },
+            status_code=202,
+        )
+
+    async def content(self, request: Request) -> Response:
+        try:
+            job = self.zips.claim(request.path_params["cid"])
+        except ZipError as exc:
+            return client_error(exc.status, exc.code, exc.message)
+        quoted = quote(job.file_name)
+        return StreamingResponse(
+            self._stream(job),
+            media_type="application/zip",
+            headers={
+                "Content-Disposition": f"attachment;filename=\"{job.file_name}\";filename*=UTF-8''{quoted}"
+            },
+        )
+
+    async def _stream(self, job: ZipJob) -> AsyncIterator[bytes]:
+        """The archive's chunks, with the fault switches applied; releases the slot at the end."""
+        faults = self.config.faults
+        user_id = job.user.id
+
+        def readable(rel: str) -> bool:
+            return self.accounts.user(user_id).may_read(rel)
+
+        chunks = iter(archive_chunks(job, readable, self.config.chunk_size))
+        sent, started, stalled, finished = 0, time.monotonic(), False, False
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(next, chunks, None)
+                if chunk is None:
+                    break
+                if faults.cut_after is not None and sent + len(chunk) > faults.cut_after:
+                    if faults.cut_after > sent:
+                        yield chunk[: faults.cut_after - sent]
+                    raise CutStream("content cut by the cut_after fault switch")
+                if faults.stall_after is not None and not stalled and sent + len(chunk) > faults.stall_after:
+                    stalled = True
+                    await asyncio.sleep(faults.stall_seconds)
+                yield chunk
+                sent += len(chunk)
+                if faults.throttle:
+                    ahead = sent / faults.throttle - (time.monotonic() - started)
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+            finished = True
+        finally:
+            self.zips.finish(job, finished)
+
+    async def status(self, request: Request) -> Response:
+        user = self._user(request)
+        if user is None:
+            return _unauthorized()
+        try:
+            status = self.zips.status(request.path_params["sid"], user)
+        except ZipError as exc:
+            return client_error(exc.status, exc.code, exc.message)
+        return JSONResponse(status.to_json())
+
+    async def folder_items(self, request: Request) -> Response:
+        user = self._user(request)
+        if user is None:
+            return _unauthorized()
+        folder = self.store.resolve("folder", request.path_params["fid"])
+        if folder is None or not user.may_read(folder.rel):
+            return client_error(404, "not_found", "Not Found")
+        try:
+            limit = min(int(request.query_params.get("limit", 100)), MAX_PAGE)
+            use_marker = request.query_params.get("usemarker", "false").lower() == "true"
+            if use_marker:
+                marker = request.query_params.get("marker")
+                offset = int(marker) if marker else 0
+            else:
+                offset = int(request.query_params.get("offset", 0))
+            if limit < 1 or offset < 0:
+                raise ValueError
+        except ValueError:
+            return client_error(400, "bad_request", "Invalid offset, limit or marker")
+        children = [c for c in await anyio.to_thread.run_sync(self.store.children, folder) if user.may_read(c.rel)]
+        page = children[offset : offset + limit]
+        body: dict[str, Any] = {
+            "entries": [self.store.entry(n).to_json() for n in page],
+            "limit": limit,
+        }
+        if use_marker:
+            more = offset + limit < len(children)
+            body["next_marker"] = str(offset + limit) if more else None
+        else:
+            body.update(
+                total_count=len(children),
+                offset=offset,
+                order=[{"by": "type", "direction": "ASC"}, {"by": "name", "direction": "ASC"}],
+            )
+        return JSONResponse(body)
+
+    async def token(self, request: Request) -> Response:
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            answer = self.accounts.token(fields)
+        except OAuthError as exc:
+            return JSONResponse(
+                {"error": exc.error, "error_description": exc.description}, status_code=exc.status
+            )
+        return JSONResponse(answer)
+
+    async def faults(self, request: Request) -> Response:
+        """Read or replace the fault switches (any valid token may)."""
+        if self._user(request) is None:
+            return _unauthorized()
+        if request.method == "PUT":
+            try:
+                self.config.faults = Faults.from_json(json.loads(await request.body()))
+            except (ValueError, TypeError, KeyError, AssertionError) as exc:
+                return client_error(400, "bad_request", f"Invalid faults: {exc}")
+        return JSONResponse(self.config.faults.to_json())

@@ -1,0 +1,100 @@
+"""Limits, lifetimes and fault switches of the local server; all configurable."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from boxzipfs.models import MAX_FILES_PER_ARCHIVE
+
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class InjectedError:
+    """An error answer to inject: ``status`` with optional ``Retry-After``, ``count`` times."""
+
+    status: int
+    retry_after: float | None = None
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> InjectedError:
+        """Parse ``STATUS[:RETRY_AFTER][xCOUNT]``, for example ``429:2x3``."""
+        match = re.fullmatch(r"(\d{3})(?::(\d+(?:\.\d+)?))?(?:x(\d+))?", text)
+        if not match:
+            raise ValueError(f"{text!r} is not STATUS[:RETRY_AFTER][xCOUNT]")
+        status, retry, count = match.groups()
+        return cls(int(status), float(retry) if retry else None, int(count or 1))
+
+
+@dataclass
+class Faults:
+    """Misbehaviour switched on for tests; changeable at run time."""
+
+    cut_after: int | None = None
+    throttle: float | None = None
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+    create_errors: list[InjectedError] = field(default_factory=list)
+
+    def take_create_error(self) -> InjectedError | None:
+        """Consume one injected create error, if any is pending."""
+        if not self.create_errors:
+            return None
+        head = self.create_errors[0]
+        if head.count <= 1:
+            self.create_errors.pop(0)
+        else:
+            self.create_errors[0] = InjectedError(head.status, head.retry_after, head.count - 1)
+        return head
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "cut_after": self.cut_after,
+            "throttle": self.throttle,
+            "stall_after": self.stall_after,
+            "stall_seconds": self.stall_seconds,
+            "create_errors": [
+                {"status": e.status, "retry_after": e.retry_after, "count": e.count}
+                for e in self.create_errors
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, object]) -> Faults:
+        errors = obj.get("create_errors") or []
+        assert isinstance(errors, list)
+        return cls(
+            cut_after=_opt_int(obj.get("cut_after")),
+            throttle=_opt_float(obj.get("throttle")),
+            stall_after=_opt_int(obj.get("stall_after")),
+            stall_seconds=float(obj.get("stall_seconds") or 0.0),  # type: ignore[arg-type]
+            create_errors=[
+                InjectedError(int(e["status"]), _opt_float(e.get("retry_after")), int(e.get("count", 1)))
+                for e in errors
+            ],
+        )
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+@dataclass
+class ServerConfig:
+    """Everything the server's behaviour depends on besides the folder it serves."""
+
+    max_files: int = MAX_FILES_PER_ARCHIVE
+    max_bytes: int = 32 * GiB
+    user_concurrency: int = 5
+    enterprise_concurrency: int = 10
+    url_ttl: float = 30.0
+    status_ttl: float = 12 * 3600.0
+    token_ttl: float = 3600.0
+    chunk_size: int = 1 << 20
+    faults: Faults = field(default_factory=Faults)

@@ -1,0 +1,51 @@
+"""Start the server on a socket: bind first (port 0 picks a free one), announce
+the URL on stdout, then let uvicorn accept. Access logs stay off: content URLs
+are secrets."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from boxzipfs.server.accounts import Accounts
+from boxzipfs.server.app import BoxApp
+from boxzipfs.server.config import ServerConfig
+from boxzipfs.server.store import LocalStore
+
+
+def build_app(
+    root: Path,
+    tokens: list[str],
+    config: ServerConfig,
+    users_file: Path | None = None,
+    refresh_tokens: list[str] | None = None,
+) -> BoxApp:
+    accounts = Accounts(tokens, users_file, config.token_ttl, refresh_tokens)
+    return BoxApp(LocalStore(root), accounts, config)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(box: BoxApp, host: str, port: int, log_level: str = "warning") -> None:
+    """Serve until SIGINT/SIGTERM; the first line on stdout is ``listening on URL``."""
+    sock = bind(host, port)
+    print(f"listening on {url_of(sock)}", flush=True)
+    config = uvicorn.Config(box.app, log_level=log_level, access_log=False, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])
+    sys.stdout.flush()
