@@ -36,9 +36,16 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--max-bytes", type=_size, default=ServerConfig.max_bytes)
     p.add_argument("--user-concurrency", type=int, default=ServerConfig.user_concurrency)
     p.add_argument("--enterprise-concurrency", type=int, default=ServerConfig.enterprise_concurrency)
-    p.add_argument("--url-ttl", type=float, default=ServerConfig.url_ttl, help="seconds a download URL stays valid unstarted")
+    p.add_argument(
+        "--url-ttl",
+        type=float,
+        default=ServerConfig.url_ttl,
+        help="seconds a download URL stays valid unstarted",
+    )
     p.add_argument("--status-ttl", type=float, default=ServerConfig.status_ttl)
-    p.add_argument("--token-ttl", type=float, default=ServerConfig.token_ttl, help="lifetime of issued access tokens")
+    p.add_argument(
+        "--token-ttl", type=float, default=ServerConfig.token_ttl, help="lifetime of issued access tokens"
+    )
     p.add_argument("--chunk-size", type=_size, default=ServerConfig.chunk_size)
     p.add_argument("--cut-after", type=_size, help="fault: drop every content stream after N bytes")
     p.add_argument("--throttle", type=_size, help="fault: limit content streams to N bytes/s")

@@ -39,7 +39,7 @@ class ZipItem:
         kind, sep, ident = text.partition(":")
         if not sep or kind not in ITEM_TYPES or not ident.isdigit():
             raise RequestInvalid(f"item {text!r} is not of the form folder:ID or file:ID")
-        return cls(kind, ident)  # type: ignore[arg-type]
+        return cls(kind, ident)
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,9 @@ _LOCAL_OPTIONS = ("allow_skips", "wait_for_size")
 def parse_items(raw: object) -> tuple[ZipItem, ...]:
     """Validate the ``items`` array of a ZipDownloadRequest."""
     if not isinstance(raw, list) or not raw:
-        raise RequestInvalid("'items' must be a non-empty list of {\"type\", \"id\"} objects")
+        raise RequestInvalid('\'items\' must be a non-empty list of {"type", "id"} objects')
     if len(raw) > MAX_FILES_PER_ARCHIVE:
-        raise RequestTooLarge(
-            f"{len(raw)} items: an archive holds at most {MAX_FILES_PER_ARCHIVE} files"
-        )
+        raise RequestTooLarge(f"{len(raw)} items: an archive holds at most {MAX_FILES_PER_ARCHIVE} files")
     items = []
     for index, entry in enumerate(raw):
         if not isinstance(entry, dict):

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -37,9 +37,7 @@ class CutStream(Exception):
     """Raised inside a content stream to drop the connection on purpose (fault switch)."""
 
 
-def client_error(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+def client_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {
         "type": "error",
         "status": status,
@@ -184,7 +182,9 @@ class BoxApp:
                 raise ValueError
         except ValueError:
             return client_error(400, "bad_request", "Invalid offset, limit or marker")
-        children = [c for c in await anyio.to_thread.run_sync(self.store.children, folder) if user.may_read(c.rel)]
+        children = [
+            c for c in await anyio.to_thread.run_sync(self.store.children, folder) if user.may_read(c.rel)
+        ]
         page = children[offset : offset + limit]
         body: dict[str, Any] = {
             "entries": [self.store.entry(n).to_json() for n in page],
@@ -202,8 +202,7 @@ class BoxApp:
         return JSONResponse(body)
 
     async def token(self, request: Request) -> Response:
-        form = await request.form()
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        fields = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         try:
             answer = self.accounts.token(fields)
         except OAuthError as exc:

@@ -141,4 +141,4 @@ def _open_file(entry: PlannedEntry, readable: Readable) -> tuple[int, os.stat_re
 
 def archive_chunks(job: ZipJob, readable: Readable, chunk_size: int) -> Iterable[bytes]:
     """The archive of ``job`` as chunks of about ``chunk_size`` bytes."""
-    return stream_zip(_members(job, readable, chunk_size), chunk_size=chunk_size)  # type: ignore[no-any-return]
+    return stream_zip(_members(job, readable, chunk_size), chunk_size=chunk_size)

@@ -191,13 +191,15 @@ class ZipRegistry:
                 raise ZipError(
                     429,
                     "user_too_many_concurrent_downloads",
-                    f"The maximum of {self.config.user_concurrency} parallel zip downloads per user has been met",
+                    f"The maximum of {self.config.user_concurrency} parallel zip downloads "
+                    "per user has been met",
                 )
             if sum(self._active.values()) >= self.config.enterprise_concurrency:
                 raise ZipError(
                     429,
                     "enterprise_too_many_concurrent_downloads",
-                    f"The maximum of {self.config.enterprise_concurrency} parallel zip downloads per enterprise has been met",
+                    f"The maximum of {self.config.enterprise_concurrency} parallel zip downloads "
+                    "per enterprise has been met",
                 )
             job.claimed = True
             job.started = time.monotonic()

@@ -1,0 +1,202 @@
+"""BoxClient: the zip-download, status, folder-listing calls of the Box API.
+
+Every HTTP error becomes a :class:`~boxzipfs.errors.BoxAPIError` carrying Box's
+status, code, message and request_id; transport failures become
+:class:`~boxzipfs.errors.NetworkError`. Calls are retried on 429 and 5xx
+(Retry-After first, else jittered backoff) and once after a 401 with a refreshed
+token. A download URL is requested at most once, ever: it is single-use on Box,
+so any failure after the GET is sent is final for that zip download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from boxzipfs.client import redact
+from boxzipfs.client.auth import Auth
+from boxzipfs.client.retry import RetryPolicy
+from boxzipfs.errors import (
+    BoxAPIError,
+    DownloadUrlUsed,
+    NetworkError,
+    StreamBroken,
+    TooManyRequests,
+    Unauthorized,
+    api_error,
+)
+from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
+
+DEFAULT_API_URL = "https://api.box.com"
+PAGE_LIMIT = 1000
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), None if absent or bad."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def error_from_response(response: httpx.Response) -> BoxAPIError:
+    """The BoxAPIError for an error answer, from its ClientError body when it has one."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    return api_error(
+        response.status_code,
+        str(body.get("code") or response.reason_phrase.lower().replace(" ", "_") or "error"),
+        str(body.get("message") or response.reason_phrase or "no message"),
+        str(body.get("request_id") or ""),
+        parse_retry_after(response.headers.get("retry-after")),
+    )
+
+
+@contextmanager
+def transport_errors(operation: str, broken: type[NetworkError] = NetworkError) -> Iterator[None]:
+    """Convert httpx transport errors at the boundary; the message names no URL."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise broken(f"{operation} failed: {type(exc).__name__}") from None
+
+
+class ContentStream:
+    """The one-shot body of a zip download; iterate for chunks, then close."""
+
+    def __init__(self, response: httpx.Response, chunk_size: int) -> None:
+        self._response = response
+        self._chunk_size = chunk_size
+        self.file_name = _disposition_name(response.headers.get("content-disposition", ""))
+
+    def __iter__(self) -> Iterator[bytes]:
+        with transport_errors("reading the zip content", StreamBroken):
+            yield from self._response.iter_raw(self._chunk_size)
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> ContentStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _disposition_name(header: str) -> str | None:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename":
+            return value.strip('"') or None
+    return None
+
+
+class BoxClient:
+    """Typed Box API calls over an injected ``httpx.Client``."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        auth: Auth,
+        api_url: str = DEFAULT_API_URL,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        chunk_size: int = 1 << 20,
+    ) -> None:
+        self.http = http
+        self.auth = auth
+        self.api_url = api_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.chunk_size = chunk_size
+        self._sleep = sleep
+        self._used_urls: set[str] = set()
+        self._used_lock = threading.Lock()
+        redact.install()
+
+    def _send(self, method: str, url: str, operation: str, **kwargs: Any) -> httpx.Response:
+        """Send with auth, one refresh after a 401, and retries on 429/5xx/connect errors."""
+        attempt, refreshed = 0, False
+        token = self.auth.token()
+        while True:
+            attempt += 1
+            headers = {"Authorization": f"Bearer {token}"}
+            error: BoxAPIError | NetworkError
+            try:
+                with transport_errors(operation):
+                    response = self.http.request(method, url, headers=headers, **kwargs)
+            except NetworkError as exc:
+                error = exc
+            else:
+                if response.status_code < 400:
+                    return response
+                error = error_from_response(response)
+                if isinstance(error, Unauthorized) and not refreshed:
+                    refreshed = True
+                    token = self.auth.refresh(token)
+                    attempt -= 1
+                    continue
+                if not (isinstance(error, TooManyRequests) or error.status >= 500):
+                    raise error
+            if self.retry.gives_up_after(attempt):
+                raise error
+            retry_after = error.retry_after if isinstance(error, BoxAPIError) else None
+            self._sleep(self.retry.delay(attempt, retry_after))
+
+    def create_zip_download(self, request: ZipRequest) -> ZipDownload:
+        """POST /2.0/zip_downloads; a 202 is final, never retried."""
+        response = self._send(
+            "POST", f"{self.api_url}/2.0/zip_downloads", "creating the zip download", json=request.to_json()
+        )
+        return ZipDownload.from_json(response.json())
+
+    def open_content(self, download: ZipDownload) -> ContentStream:
+        """GET the download URL, once per zip download ever; raises on any error answer."""
+        key = hashlib.sha256(download.download_url.encode()).hexdigest()
+        with self._used_lock:
+            if key in self._used_urls:
+                raise DownloadUrlUsed("this zip download's URL was already requested; create a new one")
+            self._used_urls.add(key)
+        request = self.http.build_request("GET", download.download_url)
+        with transport_errors("starting the zip content", StreamBroken):
+            response = self.http.send(request, stream=True)
+        if response.status_code != 200:
+            with suppress(httpx.TransportError):
+                response.read()
+            response.close()
+            raise error_from_response(response)
+        return ContentStream(response, self.chunk_size)
+
+    def get_status(self, download: ZipDownload) -> ZipStatus:
+        """GET the status URL (404 until the download has started)."""
+        response = self._send("GET", download.status_url, "reading the zip status")
+        return ZipStatus.from_json(response.json())
+
+    def list_folder(self, folder_id: str) -> Iterator[FolderEntry]:
+        """Every item of a folder, following marker pagination."""
+        url = f"{self.api_url}/2.0/folders/{folder_id}/items"
+        params: dict[str, str | int] = {"usemarker": "true", "limit": PAGE_LIMIT}
+        while True:
+            body = self._send("GET", url, "listing the folder", params=params).json()
+            for entry in body.get("entries", []):
+                yield FolderEntry.from_json(entry)
+            marker = body.get("next_marker")
+            if not marker:
+                return
+            params["marker"] = marker
