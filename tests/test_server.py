@@ -169,7 +169,9 @@ def test_create_enforces_file_and_byte_limits(
     )
     photos = folder_body(root, "photos")
     assert_client_error(
-        create(http, server.url, server.token, photos), 400, "zip_download_pre_compressed_bytes_exceeded_limit"
+        create(http, server.url, server.token, photos),
+        400,
+        "zip_download_pre_compressed_bytes_exceeded_limit",
     )
     small = {"items": [{"type": "file", "id": file_id(root, "top.txt")}]}
     assert create(http, server.url, server.token, small).status_code == 202
@@ -246,7 +248,9 @@ def test_concurrency_limits_per_user_and_enterprise(
             assert bob_stream.status_code == 200
             fourth = create(http, server.url, "bob", body).json()
             assert_client_error(http.get(fourth["download_url"]), 429, "user_too_many_concurrent_downloads")
-            users.write_text(json.dumps({"users": [{"id": "8", "tokens": ["bob"]}, {"id": "9", "tokens": ["eve"]}]}))
+            users.write_text(
+                json.dumps({"users": [{"id": "8", "tokens": ["bob"]}, {"id": "9", "tokens": ["eve"]}]})
+            )
             fifth = create(http, server.url, "eve", body).json()
             assert_client_error(
                 http.get(fifth["download_url"]), 429, "enterprise_too_many_concurrent_downloads"
@@ -290,7 +294,9 @@ def test_token_endpoint_rotates_refresh_tokens_and_expires_access(
         json.dumps(
             {
                 "users": [{"id": "7", "refresh_tokens": ["r0"]}],
-                "clients": [{"client_id": "cid", "client_secret": "cs", "user_id": "7", "enterprise_id": "500"}],
+                "clients": [
+                    {"client_id": "cid", "client_secret": "cs", "user_id": "7", "enterprise_id": "500"}
+                ],
             }
         )
     )
@@ -319,7 +325,10 @@ def test_token_endpoint_rotates_refresh_tokens_and_expires_access(
     assert "access_token" in http.post(f"{server.url}/oauth2/token", data=cc).json()
     bad = http.post(f"{server.url}/oauth2/token", data={**cc, "client_secret": "nope"})
     assert bad.status_code == 400
-    assert bad.json() == {"error": "invalid_client", "error_description": "The client credentials are not valid"}
+    assert bad.json() == {
+        "error": "invalid_client",
+        "error_description": "The client credentials are not valid",
+    }
 
 
 def test_fault_switches_cut_and_create_errors(
@@ -367,7 +376,9 @@ def test_streams_large_files_without_holding_them_in_memory(
             out.write(block)
     server = start_server(root)
     before = _rss_peak_kib(server.process.pid)
-    info = create(http, server.url, server.token, {"items": [{"type": "file", "id": file_id(root, "large.bin")}]}).json()
+    info = create(
+        http, server.url, server.token, {"items": [{"type": "file", "id": file_id(root, "large.bin")}]}
+    ).json()
     archive = tmp_path / "out.zip"
     with http.stream("GET", info["download_url"]) as response, archive.open("wb") as out:
         for chunk in response.iter_raw():

@@ -81,14 +81,14 @@ def transport_errors(operation: str, broken: type[NetworkError] = NetworkError) 
 class ContentStream:
     """The one-shot body of a zip download; iterate for chunks, then close."""
 
-    def __init__(self, response: httpx.Response, chunk_size: int) -> None:
+    def __init__(self, response: httpx.Response) -> None:
         self._response = response
-        self._chunk_size = chunk_size
         self.file_name = _disposition_name(response.headers.get("content-disposition", ""))
 
     def __iter__(self) -> Iterator[bytes]:
+        """Chunks as they arrive off the socket (no re-chunking, so nothing waits in a buffer)."""
         with transport_errors("reading the zip content", StreamBroken):
-            yield from self._response.iter_raw(self._chunk_size)
+            yield from self._response.iter_raw()
 
     def close(self) -> None:
         self._response.close()
@@ -118,13 +118,11 @@ class BoxClient:
         api_url: str = DEFAULT_API_URL,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        chunk_size: int = 1 << 20,
     ) -> None:
         self.http = http
         self.auth = auth
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self.chunk_size = chunk_size
         self._sleep = sleep
         self._used_urls: set[str] = set()
         self._used_lock = threading.Lock()
@@ -181,7 +179,7 @@ class BoxClient:
                 response.read()
             response.close()
             raise error_from_response(response)
-        return ContentStream(response, self.chunk_size)
+        return ContentStream(response)
 
     def get_status(self, download: ZipDownload) -> ZipStatus:
         """GET the status URL (404 until the download has started)."""

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -54,6 +57,54 @@ def _unauthorized() -> JSONResponse:
     return client_error(401, "unauthorized", "Unauthorized", {"WWW-Authenticate": 'Bearer realm="Service"'})
 
 
+_END = object()
+
+
+async def _in_thread(chunks: Iterable[bytes], depth: int = 4) -> AsyncIterator[bytes]:
+    """Produce a blocking iterator's chunks in a thread of its own, ``depth`` chunks ahead,
+    so building the next chunk overlaps with sending this one."""
+    pipe: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                pipe.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(chunks)
+        try:
+            for chunk in iterator:
+                if not put(chunk):
+                    return
+            put(_END)
+        except BaseException as exc:
+            put(exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=produce, name="zip-producer", daemon=True).start()
+    try:
+        while (item := await anyio.to_thread.run_sync(pipe.get)) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
+def _file_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+    with path.open("rb", buffering=0) as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
+
+
 class BoxApp:
     """Routes and their shared state; ``app`` is the ASGI application."""
 
@@ -70,6 +121,7 @@ class BoxApp:
                 Route("/2.0/folders/{fid}/items", self.folder_items, methods=["GET"]),
                 Route("/oauth2/token", self.token, methods=["POST"]),
                 Route("/_boxzipfs/faults", self.faults, methods=["GET", "PUT"]),
+                Route("/_boxzipfs/raw/{fid}", self.raw, methods=["GET"]),
             ]
         )
 
@@ -129,13 +181,10 @@ class BoxApp:
         def readable(rel: str) -> bool:
             return self.accounts.user(user_id).may_read(rel)
 
-        chunks = iter(archive_chunks(job, readable, self.config.chunk_size))
+        chunks = archive_chunks(job, readable, self.config.chunk_size)
         sent, started, stalled, finished = 0, time.monotonic(), False, False
         try:
-            while True:
-                chunk = await anyio.to_thread.run_sync(next, chunks, None)
-                if chunk is None:
-                    break
+            async for chunk in _in_thread(chunks):
                 if faults.cut_after is not None and sent + len(chunk) > faults.cut_after:
                     if faults.cut_after > sent:
                         yield chunk[: faults.cut_after - sent]
@@ -221,3 +270,15 @@ class BoxApp:
             except (ValueError, TypeError, KeyError, AssertionError) as exc:
                 return client_error(400, "bad_request", f"Invalid faults: {exc}")
         return JSONResponse(self.config.faults.to_json())
+
+    async def raw(self, request: Request) -> Response:
+        """A file's bytes as-is, through the same streaming path as archives (for benchmarks)."""
+        if self._user(request) is None:
+            return _unauthorized()
+        node = self.store.resolve("file", request.path_params["fid"])
+        if node is None:
+            return client_error(404, "not_found", "Not Found")
+        return StreamingResponse(
+            _in_thread(_file_chunks(node.path, self.config.chunk_size)),
+            media_type="application/octet-stream",
+        )
