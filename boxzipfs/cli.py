@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
+from boxzipfs.errors import BoxZipError
+from boxzipfs.mount import (
+    MountOptions,
+    default_state_dir,
+    load_requests_file,
+    parse_fuse_options,
+    parse_request_option,
+    run_foreground,
+    spawn_background,
+    unmount,
+)
 from boxzipfs.server.config import Faults, InjectedError, ServerConfig
 
 
@@ -59,7 +71,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="STATUS[:RETRY_AFTER][xCOUNT]",
         help="fault: answer the next creates with this error (repeatable)",
     )
-    p.add_argument("-v", "--verbose", action="store_true")
+    _add_verbosity(p)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -90,19 +102,123 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_mount(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("mount", help="mount Box zip downloads as files")
+    p.add_argument("mountpoint", type=Path)
+    p.add_argument("--api-url", default="https://api.box.com", help="Box API root (default %(default)s)")
+    p.add_argument("--local", type=Path, metavar="DIR", help="serve DIR on an embedded local server instead")
+    p.add_argument("--foreground", "-f", action="store_true", help="stay in the foreground")
+    p.add_argument("-o", dest="fuse_options", action="append", default=[], metavar="OPTION,...")
+    p.add_argument("--request", action="append", default=[], metavar="NAME=folder:ID,file:ID")
+    p.add_argument("--requests-file", type=Path, help="JSON object of NAME: request.json body")
+    p.add_argument("--state-dir", type=Path, help="where request definitions and logs live")
+    p.add_argument("--cache-dir", type=Path, help="where archives are spooled")
+    p.add_argument(
+        "--cache-size", type=_size, default=MountOptions.cache_size, help="disk kept for completed archives"
+    )
+    p.add_argument(
+        "--buffer-size", type=_size, default=MountOptions.buffer_size, help="memory buffer per download"
+    )
+    p.add_argument("--max-downloads", type=int, default=MountOptions.max_downloads)
+    p.add_argument("--reuse-seconds", type=float, default=MountOptions.reuse_seconds)
+    p.add_argument(
+        "--queue-deadline",
+        type=float,
+        default=MountOptions.queue_deadline,
+        help="seconds to keep retrying 429s",
+    )
+    p.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=MountOptions.stall_timeout,
+        help="seconds without bytes before a stream counts as broken",
+    )
+    p.add_argument(
+        "--wait-for-size",
+        action="store_true",
+        help="stat/open of request.zip wait for the whole archive, for seeking tools "
+        "(default for requests whose request.json does not say)",
+    )
+    _add_verbosity(p)
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    p.add_argument("-q", "--quiet", action="count", default=0)
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING - 10 * (getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
+    logging.basicConfig(
+        level=max(logging.DEBUG, min(logging.CRITICAL, level)),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
+    requests = dict(parse_request_option(r) for r in args.request)
+    if args.requests_file:
+        requests.update(load_requests_file(args.requests_file))
+    options = MountOptions(
+        mountpoint=args.mountpoint,
+        api_url=args.api_url,
+        local_root=args.local,
+        state_dir=args.state_dir,
+        cache_dir=args.cache_dir,
+        cache_size=args.cache_size,
+        buffer_size=args.buffer_size,
+        max_downloads=args.max_downloads,
+        reuse_seconds=args.reuse_seconds,
+        queue_deadline=args.queue_deadline,
+        stall_timeout=args.stall_timeout,
+        wait_for_size=args.wait_for_size,
+        requests=requests,
+        fuse_options=parse_fuse_options(args.fuse_options),
+    )
+    if not args.mountpoint.is_dir():
+        print(f"boxzipfs: {args.mountpoint} is not a directory", file=sys.stderr)
+        return 2
+    if args.local is not None and not args.local.is_dir():
+        print(f"boxzipfs: {args.local} is not a directory", file=sys.stderr)
+        return 2
+    if args.foreground:
+        return run_foreground(options)
+    state = args.state_dir or default_state_dir(args.mountpoint)
+    return spawn_background(argv, args.mountpoint.resolve(), state / "boxzipfs.log")
+
+
+def _add_unmount(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("unmount", help="unmount a boxzipfs mount")
+    p.add_argument("mountpoint", type=Path)
+    p.add_argument("--lazy", action="store_true", help="detach now even if files are open")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="boxzipfs", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
+    _add_mount(sub)
+    _add_unmount(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    _setup_logging(args)
     try:
         if args.command == "serve":
             return _run_serve(args)
+        if args.command == "mount":
+            return _run_mount(args, argv)
+        if args.command == "unmount":
+            return unmount(args.mountpoint, args.lazy)
     except KeyboardInterrupt:
         return 130
+    except BoxZipError as exc:
+        print(f"boxzipfs: {exc}", file=sys.stderr)
+        return 1
     print(f"boxzipfs: unknown command {args.command}", file=sys.stderr)
     return 2

@@ -62,17 +62,19 @@ class RequestSpec:
 
     ``allow_skips``: a download whose items Box skipped still ends cleanly.
     ``wait_for_size``: stat and open of request.zip wait until the whole archive
-    is spooled, so programs that trust st_size or seek from the end work.
+    is spooled, so programs that trust st_size or seek from the end work; None
+    leaves it to the mount's default.
     """
 
     request: ZipRequest
     allow_skips: bool = False
-    wait_for_size: bool = False
+    wait_for_size: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         body = self.request.to_json()
         body["allow_skips"] = self.allow_skips
-        body["wait_for_size"] = self.wait_for_size
+        if self.wait_for_size is not None:
+            body["wait_for_size"] = self.wait_for_size
         return body
 
     def dumps(self) -> bytes:
@@ -124,13 +126,33 @@ def parse_request_spec(data: bytes) -> RequestSpec:
     unknown = set(obj) - {"items", "download_file_name", *_LOCAL_OPTIONS}
     if unknown:
         raise RequestInvalid(f"request.json has unknown keys: {', '.join(sorted(unknown))}")
-    options = {}
     for key in _LOCAL_OPTIONS:
-        value = obj.get(key, False)
-        if not isinstance(value, bool):
+        if key in obj and not isinstance(obj[key], bool):
             raise RequestInvalid(f"'{key}' must be true or false")
-        options[key] = value
-    return RequestSpec(parse_zip_request(obj), **options)
+    return RequestSpec(parse_zip_request(obj), obj.get("allow_skips", False), obj.get("wait_for_size"))
+
+
+def check_request_prefix(data: bytes) -> None:
+    """Raise RequestInvalid if ``data`` cannot be the start of a valid request.json.
+
+    Lets a write be refused as soon as the mistake shows (shells ignore errors at
+    close): bytes that are complete JSON are validated fully; bytes that are merely
+    unfinished JSON pass.
+    """
+    try:
+        parse_request_spec(data)
+    except RequestTooLarge:
+        raise
+    except RequestInvalid as exc:
+        try:
+            json.loads(data)
+        except json.JSONDecodeError as decode_error:
+            if decode_error.pos >= len(data.rstrip()):
+                return  # unfinished: more bytes may follow
+        except UnicodeDecodeError:
+            if data[-1:] >= b"\x80":
+                return  # may end inside a multi-byte character
+        raise exc from None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,6 @@ a repr or an exception message.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from boxzipfs.atomicfile import atomic_write
 from boxzipfs.errors import AuthError, NetworkError
 
 EXPIRY_MARGIN = 30.0
@@ -59,27 +58,6 @@ class StaticTokenAuth:
 
     def __repr__(self) -> str:
         return "StaticTokenAuth(<token hidden>)"
-
-
-def write_secret_file(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with ``text``, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class _OAuthAuth:
@@ -163,7 +141,7 @@ class RefreshTokenAuth(_OAuthAuth):
     def _accept(self, answer: dict[str, Any]) -> None:
         rotated = answer.get("refresh_token")
         if rotated:
-            write_secret_file(self._store, json.dumps({"refresh_token": rotated}) + "\n")
+            atomic_write(self._store, (json.dumps({"refresh_token": rotated}) + "\n").encode(), 0o600)
 
 
 class ClientCredentialsAuth(_OAuthAuth):
@@ -191,3 +169,33 @@ class ClientCredentialsAuth(_OAuthAuth):
 
     def _form(self) -> dict[str, str]:
         return dict(self._fields)
+
+
+def auth_from_env(http: httpx.Client, api_url: str, env: dict[str, str]) -> Auth:
+    """Pick the auth the environment configures, most specific first.
+
+    ``BOX_ACCESS_TOKEN`` or ``BOX_TOKEN_FILE``: a static token.
+    ``BOX_CLIENT_ID`` + ``BOX_CLIENT_SECRET`` (or ``BOX_CLIENT_SECRET_FILE``) with
+    ``BOX_REFRESH_TOKEN_STORE``: the refresh-token grant, rotating tokens in that file;
+    with ``BOX_SUBJECT_TYPE`` + ``BOX_SUBJECT_ID`` instead: client credentials.
+    """
+    token_url = f"{api_url.rstrip('/')}/oauth2/token"
+    if env.get("BOX_ACCESS_TOKEN"):
+        return StaticTokenAuth(env["BOX_ACCESS_TOKEN"])
+    if env.get("BOX_TOKEN_FILE"):
+        return StaticTokenAuth.from_file(Path(env["BOX_TOKEN_FILE"]))
+    client_id = env.get("BOX_CLIENT_ID", "")
+    secret = env.get("BOX_CLIENT_SECRET", "")
+    if not secret and env.get("BOX_CLIENT_SECRET_FILE"):
+        secret = Path(env["BOX_CLIENT_SECRET_FILE"]).read_text().strip()
+    if client_id and secret and env.get("BOX_REFRESH_TOKEN_STORE"):
+        return RefreshTokenAuth(http, token_url, Path(env["BOX_REFRESH_TOKEN_STORE"]), client_id, secret)
+    if client_id and secret and env.get("BOX_SUBJECT_TYPE") and env.get("BOX_SUBJECT_ID"):
+        return ClientCredentialsAuth(
+            http, token_url, client_id, secret, env["BOX_SUBJECT_TYPE"], env["BOX_SUBJECT_ID"]
+        )
+    raise AuthError(
+        "no Box credentials: set BOX_ACCESS_TOKEN or BOX_TOKEN_FILE, or BOX_CLIENT_ID and "
+        "BOX_CLIENT_SECRET with BOX_REFRESH_TOKEN_STORE or BOX_SUBJECT_TYPE/BOX_SUBJECT_ID "
+        "(or use --local DIR)"
+    )

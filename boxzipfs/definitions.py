@@ -1,0 +1,74 @@
+"""Request definitions: the request directories of a mount, persisted atomically.
+
+Each request lives in ``STATE/requests/NAME/``; its definition, when one was
+written, in ``request.json`` there. A directory without a definition is a
+request being set up (after mkdir, before request.json is written).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+from boxzipfs.atomicfile import atomic_write
+from boxzipfs.errors import RequestInvalid
+from boxzipfs.models import RequestSpec, parse_request_spec
+
+NAME_PATTERN = re.compile(r"[^/\x00]{1,200}")
+RESERVED = frozenset({"by-id", ".", ".."})
+
+
+def check_name(name: str) -> str:
+    """A valid request name, or RequestInvalid saying why not."""
+    if not NAME_PATTERN.fullmatch(name) or name in RESERVED or name.startswith("."):
+        raise RequestInvalid(f"{name!r} cannot name a request (no '/', no leading '.', not 'by-id')")
+    return name
+
+
+class DefinitionStore:
+    """Request names and their definitions on disk, safe for concurrent use."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir / "requests"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).is_dir()
+
+    def create(self, name: str) -> None:
+        """Make an empty request directory; FileExistsError if it exists."""
+        check_name(name)
+        with self._lock:
+            (self.root / name).mkdir()
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            shutil.rmtree(self.root / name)
+
+    def get(self, name: str) -> RequestSpec | None:
+        """The stored definition, or None if the directory has none yet (or is gone)."""
+        try:
+            data = (self.root / name / "request.json").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return parse_request_spec(data)
+
+    def raw(self, name: str) -> bytes:
+        try:
+            return (self.root / name / "request.json").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return b""
+
+    def put(self, name: str, spec: RequestSpec) -> None:
+        """Write a definition atomically (temp file, fsync, rename), creating the directory."""
+        check_name(name)
+        with self._lock:
+            (self.root / name).mkdir(exist_ok=True)
+            atomic_write(self.root / name / "request.json", spec.dumps(), 0o644)

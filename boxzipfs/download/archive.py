@@ -1,0 +1,310 @@
+"""ArchiveDownload: one Box zip download of one request, fetched exactly once.
+
+Life: wait for a download slot (queued) -> create the zip download and GET its
+one-shot URL (creating; a 429 waits for Retry-After and creates anew, until the
+deadline) -> stream through a bounded buffer into the spool (streaming) -> check
+that the archive ends with a zip end record and read Box's final status
+(succeeded, or failed with the reason). Readers share the spool; Box's status
+endpoint is polled at most once per ``status_interval`` however often asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from boxzipfs.client.box import BoxClient, ContentStream
+from boxzipfs.download.buffer import BufferClosed, ByteBuffer
+from boxzipfs.download.slots import Cancelled, SlotQueue
+from boxzipfs.download.spool import Spool
+from boxzipfs.errors import (
+    ArchiveIncomplete,
+    BoxAPIError,
+    BoxZipError,
+    NetworkError,
+    NotFound,
+    QueueTimeout,
+    StreamBroken,
+    TooManyRequests,
+)
+from boxzipfs.models import RequestSpec, ZipDownload, ZipStatus
+
+log = logging.getLogger(__name__)
+
+
+class Phase(StrEnum):
+    QUEUED = "queued"
+    CREATING = "creating"
+    STREAMING = "streaming"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DownloadSettings:
+    buffer_size: int = 8 << 20
+    queue_deadline: float = 600.0
+    status_interval: float = 1.0
+    final_status_wait: float = 10.0
+    default_retry_after: float = 5.0
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ArchiveDownload:
+    """One archive streamed once into a spool, shared by its readers."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: RequestSpec,
+        client: BoxClient,
+        slots: SlotQueue,
+        spool_path: Path,
+        settings: DownloadSettings,
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self.spool = Spool(spool_path)
+        self._client = client
+        self._slots = slots
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.started = threading.Event()  # set once streaming began or the download failed
+        self.phase = Phase.QUEUED
+        self.error: BoxZipError | None = None
+        self.zip_download: ZipDownload | None = None
+        self.box_status: ZipStatus | None = None
+        self._polled_at = 0.0
+        self.received = 0
+        self.served = 0
+        self.queued_at = _now_iso()
+        self.stream_started: float | None = None
+        self.stream_ended: float | None = None
+        self.started_at: str | None = None
+        self.finished_at: str | None = None
+        self.finished_monotonic: float | None = None
+        self.retry_at: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"download-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop waiting or streaming; readers get an error."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
+
+    def wait_started(self) -> None:
+        """Block until bytes can flow, then raise the download's error if it failed first."""
+        self.started.wait()
+        if self.phase is Phase.FAILED and self.error is not None:
+            raise self.error
+
+    def read(self, offset: int, size: int) -> bytes:
+        data = self.spool.read(offset, size)
+        with self._lock:
+            self.served += len(data)
+        return data
+
+    # -- the download thread --------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._slots.acquire(self)
+            try:
+                stream = self._open_stream()
+                with stream:
+                    self._pump(stream)
+            finally:
+                self._slots.release(self)
+            self._check_end()
+        except Cancelled:
+            self._fail(BoxZipError("the mount is shutting down"))
+        except BoxZipError as exc:
+            self._fail(exc)
+        except Exception as exc:
+            log.exception("download %s failed unexpectedly", self.name)
+            self._fail(BoxZipError(f"internal error: {type(exc).__name__}"))
+        else:
+            with self._lock:
+                self.phase = Phase.SUCCEEDED
+                self._finish_times()
+            self.spool.finish()
+            log.info("download %s succeeded: %d bytes", self.name, self.received)
+        finally:
+            self.started.set()
+
+    def _finish_times(self) -> None:
+        self.finished_at = _now_iso()
+        self.finished_monotonic = time.monotonic()
+
+    def _fail(self, error: BoxZipError) -> None:
+        with self._lock:
+            self.error = error
+            self.phase = Phase.FAILED
+            self._finish_times()
+            if self.stream_started is not None and self.stream_ended is None:
+                self.stream_ended = time.monotonic()
+        self.spool.fail(error)
+        log.warning("download %s failed: %s", self.name, error)
+
+    def _open_stream(self) -> ContentStream:
+        """Create the zip download and GET its URL, waiting out 429s until the deadline."""
+        deadline = time.monotonic() + self._settings.queue_deadline
+        while True:
+            if self._stop.is_set():
+                raise Cancelled("cancelled")
+            with self._lock:
+                self.phase, self.retry_at = Phase.CREATING, None
+            try:
+                download = self._client.create_zip_download(self.spec.request)
+                with self._lock:
+                    self.zip_download, self.box_status, self._polled_at = download, None, 0.0
+                stream = self._client.open_content(download)
+            except TooManyRequests as exc:
+                wait = exc.retry_after if exc.retry_after is not None else self._settings.default_retry_after
+                if time.monotonic() + wait > deadline:
+                    raise QueueTimeout(
+                        f"Box still answered 429 {exc.code} after the queue deadline "
+                        f"({self._settings.queue_deadline:g}s)"
+                    ) from exc
+                with self._lock:
+                    self.phase, self.retry_at = Phase.QUEUED, time.monotonic() + wait
+                log.info("download %s: Box answered 429 %s, retrying in %.1fs", self.name, exc.code, wait)
+                if self._stop.wait(wait):
+                    raise Cancelled("cancelled") from None
+                continue
+            with self._lock:
+                self.phase = Phase.STREAMING
+                self.stream_started = time.monotonic()
+                self.started_at = _now_iso()
+            self.started.set()
+            return stream
+
+    def _pump(self, stream: ContentStream) -> None:
+        """Socket -> bounded buffer -> spool, the spool written by a thread of its own."""
+        buffer = ByteBuffer(self._settings.buffer_size)
+        write_error: list[BoxZipError] = []
+
+        def write() -> None:
+            while (data := buffer.take()) is not None:
+                try:
+                    self.spool.append(data)
+                except OSError as exc:
+                    write_error.append(BoxZipError(f"cannot write the spool: {exc.strerror}"))
+                    buffer.abort()
+                    return
+                with self._lock:
+                    self.received += len(data)
+
+        writer = threading.Thread(target=write, name=f"spool-{self.name}", daemon=True)
+        writer.start()
+        try:
+            for chunk in stream:
+                if self._stop.is_set():
+                    raise Cancelled("cancelled")
+                buffer.put(chunk)
+            buffer.end()
+        except BufferClosed:
+            pass
+        except BaseException:
+            buffer.abort()
+            raise
+        finally:
+            writer.join()
+            with self._lock:
+                self.stream_ended = time.monotonic()
+        if write_error:
+            raise write_error[0]
+
+    def _check_end(self) -> None:
+        """Refuse an archive that is short, failed on Box's side, or has unallowed skips."""
+        if not self.spool.has_zip_trailer():
+            raise StreamBroken("the stream ended before the zip's end record: the archive is truncated")
+        status = self._final_status()
+        if status is None:
+            if not self.spec.allow_skips:
+                raise ArchiveIncomplete("could not read Box's final status, so skips cannot be ruled out")
+            return
+        if status.state == "failed":
+            raise ArchiveIncomplete("Box reports this zip download as failed")
+        if status.skipped and not self.spec.allow_skips:
+            raise ArchiveIncomplete(
+                f"Box skipped {status.skipped_file_count} files and {status.skipped_folder_count} "
+                "folders (set allow_skips to accept that)"
+            )
+
+    def _final_status(self) -> ZipStatus | None:
+        deadline = time.monotonic() + self._settings.final_status_wait
+        status: ZipStatus | None = None
+        while True:
+            status = self.poll_status(force=True) or status
+            if status is not None and status.state != "in_progress":
+                return status
+            if time.monotonic() >= deadline:
+                return status
+            time.sleep(0.1)
+
+    # -- status ------------------------------------------------------------------
+
+    def poll_status(self, force: bool = False) -> ZipStatus | None:
+        """Box's status, fetched at most once per interval (404 before the start is not an error)."""
+        with self._lock:
+            download = self.zip_download
+            fresh = time.monotonic() - self._polled_at < self._settings.status_interval
+            if download is None or self.stream_started is None or (fresh and not force):
+                return self.box_status
+            self._polled_at = time.monotonic()
+        try:
+            status = self._client.get_status(download)
+        except NotFound:
+            return self.box_status
+        except (BoxAPIError, NetworkError) as exc:
+            log.info("download %s: status not available: %s", self.name, exc)
+            return self.box_status
+        with self._lock:
+            self.box_status = status
+        return status
+
+    def snapshot(self, queue_position: int | None) -> dict[str, Any]:
+        """The local half of status.json."""
+        with self._lock:
+            now = time.monotonic()
+            elapsed = None
+            if self.stream_started is not None:
+                elapsed = (self.stream_ended or now) - self.stream_started
+            download = self.zip_download
+            return {
+                "phase": str(self.phase),
+                "queue_position": queue_position,
+                "retry_in_seconds": None
+                if self.retry_at is None
+                else round(max(0.0, self.retry_at - now), 1),
+                "bytes_delivered": self.received,
+                "bytes_read": self.served,
+                "archive_size": self.received if self.phase is Phase.SUCCEEDED else None,
+                "throughput_bytes_per_second": round(self.received / elapsed) if elapsed else None,
+                "queued_at": self.queued_at,
+                "started_at": self.started_at,
+                "finished_at": self.finished_at,
+                "expires_at": download.expires_at if download else None,
+                "name_conflicts": [[side.to_json() for side in pair] for pair in download.name_conflicts]
+                if download
+                else [],
+            }

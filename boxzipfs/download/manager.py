@@ -1,0 +1,203 @@
+"""DownloadManager: which ArchiveDownload serves an open of a request's archive.
+
+Opens of the same request while its archive streams share that download. After
+it succeeded, opens within ``reuse_seconds`` are served from its spool with the
+exact size; after that, or after a failure, the next open creates a new archive.
+Completed spools are kept in an LRU cache bounded by ``cache_size`` bytes; an
+evicted spool is deleted once its last reader lets go.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cachetools import LRUCache
+
+from boxzipfs.client.box import BoxClient
+from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
+from boxzipfs.download.slots import SlotQueue
+from boxzipfs.models import RequestSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    cache_dir: Path
+    cache_size: int = 10 << 30
+    reuse_seconds: float = 120.0
+    max_downloads: int = 5
+    download: DownloadSettings = field(default_factory=DownloadSettings)
+
+
+class _SpoolCache(LRUCache[int, ArchiveDownload]):
+    """Completed downloads by id, sized by spool bytes; evictions go to ``on_evict``."""
+
+    def __init__(self, maxsize: int, on_evict: Callable[[ArchiveDownload], None]) -> None:
+        super().__init__(maxsize, getsizeof=lambda d: max(1, d.spool.length))
+        self._on_evict = on_evict
+
+    def popitem(self) -> tuple[int, ArchiveDownload]:
+        key, download = super().popitem()
+        self._on_evict(download)
+        return key, download
+
+
+class DownloadManager:
+    """Shares downloads between readers, queues them, and caches completed spools."""
+
+    def __init__(self, client: BoxClient, settings: ManagerSettings) -> None:
+        self.client = client
+        self.settings = settings
+        self.slots = SlotQueue(settings.max_downloads)
+        self._lock = threading.RLock()
+        self._latest: dict[str, ArchiveDownload] = {}
+        self._readers: dict[int, int] = {}
+        self._retired: set[int] = set()
+        self._cache = _SpoolCache(settings.cache_size, self._retire)
+        self._ids = itertools.count(1)
+        settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        clean_spools(settings.cache_dir)
+
+    # -- opening and closing ----------------------------------------------------
+
+    def acquire(self, name: str, spec: RequestSpec) -> ArchiveDownload:
+        """The download an open of ``name`` reads from; starts one if needed."""
+        with self._lock:
+            self._sweep()
+            current = self._latest.get(name)
+            if current is not None and self._reusable(current, spec):
+                self._cache.get(id(current))  # marks it most recently used
+            else:
+                current = self._start(name, spec)
+            self._readers[id(current)] = self._readers.get(id(current), 0) + 1
+            return current
+
+    def release(self, download: ArchiveDownload) -> None:
+        with self._lock:
+            key = id(download)
+            self._readers[key] = self._readers.get(key, 1) - 1
+            if self._readers[key] <= 0:
+                self._readers.pop(key, None)
+                if key in self._retired:
+                    self._discard(download)
+            self._sweep()
+
+    def completed(self, name: str, spec: RequestSpec) -> ArchiveDownload | None:
+        """The succeeded download an open would be served from now, if any (exact size known)."""
+        with self._lock:
+            current = self._latest.get(name)
+            if current is not None and current.phase is Phase.SUCCEEDED and self._reusable(current, spec):
+                return current
+            return None
+
+    def latest(self, name: str) -> ArchiveDownload | None:
+        with self._lock:
+            return self._latest.get(name)
+
+    def readers(self, download: ArchiveDownload) -> int:
+        with self._lock:
+            return self._readers.get(id(download), 0)
+
+    def busy(self, name: str) -> bool:
+        with self._lock:
+            current = self._latest.get(name)
+            return current is not None and (not current.done or self.readers(current) > 0)
+
+    def forget(self, name: str) -> None:
+        """Drop a removed request's downloads (its spool goes when unread)."""
+        with self._lock:
+            current = self._latest.pop(name, None)
+            if current is not None:
+                current.cancel()
+                self._retire(current)
+
+    def on_finished(self, download: ArchiveDownload) -> None:
+        """Called by the download thread at its end: cache a success, retire a failure."""
+        with self._lock:
+            if download.phase is Phase.SUCCEEDED and self._latest.get(download.name) is download:
+                try:
+                    self._cache[id(download)] = download
+                except ValueError:  # larger than the whole cache: keep only while read
+                    self._retire(download)
+            else:
+                self._retire(download)
+
+    def shutdown(self) -> None:
+        """Cancel everything and delete every spool."""
+        self.slots.close()
+        with self._lock:
+            downloads = list(self._latest.values())
+            for download in downloads:
+                download.cancel()
+        for download in downloads:
+            download.join(timeout=5)
+        with self._lock:
+            for download in list(self._latest.values()) + list(self._cache.values()):
+                download.spool.discard()
+            self._latest.clear()
+            self._cache.clear()
+        shutil.rmtree(self.settings.cache_dir, ignore_errors=True)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _reusable(self, download: ArchiveDownload, spec: RequestSpec) -> bool:
+        if download.spec != spec or id(download) in self._retired:
+            return False
+        if download.phase is Phase.FAILED:
+            return False
+        if download.phase is Phase.SUCCEEDED:
+            finished = download.finished_monotonic or 0.0
+            return time.monotonic() - finished < self.settings.reuse_seconds
+        return True
+
+    def _start(self, name: str, spec: RequestSpec) -> ArchiveDownload:
+        previous = self._latest.get(name)
+        if previous is not None:
+            self._retire(previous)
+        serial = next(self._ids)
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
+        path = self.settings.cache_dir / f"{serial:06d}-{safe}.spool"
+        download = ArchiveDownload(name, spec, self.client, self.slots, path, self.settings.download)
+        self._latest[name] = download
+        watcher = threading.Thread(target=self._watch, args=(download,), daemon=True)
+        download.start()
+        watcher.start()
+        return download
+
+    def _watch(self, download: ArchiveDownload) -> None:
+        download.join()
+        self.on_finished(download)
+
+    def _retire(self, download: ArchiveDownload) -> None:
+        """No new reader may use it; its spool goes when the last reader releases."""
+        key = id(download)
+        self._retired.add(key)
+        self._cache.pop(key, None)
+        if self._readers.get(key, 0) == 0 and download.done:
+            self._discard(download)
+
+    def _discard(self, download: ArchiveDownload) -> None:
+        self._retired.discard(id(download))
+        download.spool.discard()
+
+    def _sweep(self) -> None:
+        """Retire cached downloads whose reuse window has passed."""
+        horizon = time.monotonic() - self.settings.reuse_seconds
+        for download in list(self._cache.values()):
+            if (download.finished_monotonic or 0.0) < horizon:
+                self._retire(download)
+
+
+def clean_spools(cache_dir: Path) -> None:
+    """Remove spools left by an earlier run (killed before it could clean up)."""
+    for leftover in cache_dir.glob("*.spool"):
+        leftover.unlink(missing_ok=True)

@@ -1,0 +1,72 @@
+"""A FIFO queue of download slots: at most N content downloads at once per mount
+(Box allows 5 per user), later arrivals wait in order and can see their place."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class Cancelled(Exception):
+    """The waiter gave up its place (shutdown)."""
+
+
+class SlotQueue:
+    """A counting semaphore that serves waiters strictly in arrival order."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("at least one download slot is needed")
+        self.slots = slots
+        self._cond = threading.Condition()
+        self._waiting: deque[object] = deque()
+        self._holders: set[object] = set()
+        self._closed = False
+
+    def position(self, ticket: object) -> int | None:
+        """1-based place of ``ticket`` among the waiters, None if it is not waiting."""
+        with self._cond:
+            try:
+                return self._waiting.index(ticket) + 1
+            except ValueError:
+                return None
+
+    @property
+    def in_use(self) -> int:
+        with self._cond:
+            return len(self._holders)
+
+    def acquire(self, ticket: object) -> None:
+        with self._cond:
+            self._waiting.append(ticket)
+            try:
+                self._cond.wait_for(
+                    lambda: self._closed or (self._waiting[0] is ticket and len(self._holders) < self.slots)
+                )
+                if self._closed:
+                    raise Cancelled("the mount is shutting down")
+            finally:
+                self._waiting.remove(ticket)
+                self._cond.notify_all()
+            self._holders.add(ticket)
+
+    def release(self, ticket: object) -> None:
+        with self._cond:
+            self._holders.discard(ticket)
+            self._cond.notify_all()
+
+    @contextmanager
+    def slot(self, ticket: object) -> Iterator[None]:
+        self.acquire(ticket)
+        try:
+            yield
+        finally:
+            self.release(ticket)
+
+    def close(self) -> None:
+        """Wake every waiter with Cancelled."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()

@@ -1,0 +1,143 @@
+"""Spool: an archive's bytes on disk as they stream in, readable at any offset.
+
+One writer appends; any number of readers read at any offset and wait on a
+condition until the bytes are there, the archive ended, or it failed. A read
+past the end of a complete spool returns ``b""``; once failed, every read raises
+the failure, so no reader can mistake a truncated archive for a complete one.
+Memory use is independent of the archive's size: bytes go straight to the file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from boxzipfs.errors import BoxZipError
+
+EOCD_SIGNATURE = b"PK\x05\x06"
+EOCD_SIZE = 22
+MAX_ZIP_COMMENT = 0xFFFF
+
+
+class Spool:
+    """Append-only file with blocking positional reads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self._cond = threading.Condition()
+        self._length = 0
+        self._complete = False
+        self._error: BoxZipError | None = None
+        self._closed = False
+        self._inflight = 0
+
+    @property
+    def length(self) -> int:
+        with self._cond:
+            return self._length
+
+    @property
+    def complete(self) -> bool:
+        with self._cond:
+            return self._complete
+
+    @property
+    def error(self) -> BoxZipError | None:
+        with self._cond:
+            return self._error
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        """Write ``data`` at the end and wake readers waiting for it."""
+        view = memoryview(data)
+        offset = self.length
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
+        with self._cond:
+            self._length = offset
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        """The archive ended and was checked: reads past the end now return b''."""
+        with self._cond:
+            self._complete = True
+            self._cond.notify_all()
+
+    def fail(self, error: BoxZipError) -> None:
+        """The archive will never be complete: every read now raises ``error``."""
+        with self._cond:
+            if self._error is None and not self._complete:
+                self._error = error
+            self._cond.notify_all()
+
+    def read(self, offset: int, size: int, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes at ``offset``; waits until they exist or the spool is done.
+
+        Raises the spool's failure, or TimeoutError after ``timeout`` seconds.
+        """
+        end = offset + size
+        with self._cond:
+            ready = self._cond.wait_for(
+                lambda: self._error is not None or self._complete or self._length >= end, timeout
+            )
+            if self._error is not None:
+                raise self._error
+            if not ready:
+                raise TimeoutError("no bytes arrived in time")
+            available = min(end, self._length) - offset
+            if available <= 0:
+                return b""
+            self._inflight += 1
+        try:
+            return os.pread(self._fd, available, offset)
+        finally:
+            with self._cond:
+                self._inflight -= 1
+                self._cond.notify_all()
+
+    def wait_done(self, timeout: float | None = None) -> int:
+        """Block until the spool is complete (returns its size) or failed (raises)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._error is not None or self._complete, timeout)
+            if self._error is not None:
+                raise self._error
+            if not self._complete:
+                raise TimeoutError("the archive is still streaming")
+            return self._length
+
+    def tail(self, size: int) -> bytes:
+        """The last ``size`` bytes written so far."""
+        length = self.length
+        start = max(0, length - size)
+        return os.pread(self._fd, length - start, start)
+
+    def has_zip_trailer(self) -> bool:
+        """True if the bytes end with a zip end-of-central-directory record.
+
+        A stream that stopped cleanly but early (no error from the transport)
+        fails this check, so it is never presented as a complete archive.
+        """
+        data = self.tail(EOCD_SIZE + MAX_ZIP_COMMENT)
+        position = data.rfind(EOCD_SIGNATURE)
+        while position >= 0:
+            if len(data) - position >= EOCD_SIZE:
+                comment = int.from_bytes(data[position + 20 : position + 22], "little")
+                if position + EOCD_SIZE + comment == len(data):
+                    return True
+            position = data.rfind(EOCD_SIGNATURE, 0, position)
+        return False
+
+    def discard(self) -> None:
+        """Delete the file once in-flight reads are done; later reads raise."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._complete = False
+            self._error = self._error or BoxZipError("the spool was discarded")
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._inflight == 0)
+        os.close(self._fd)
+        self.path.unlink(missing_ok=True)

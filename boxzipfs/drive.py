@@ -1,0 +1,204 @@
+"""Drive: what the mount offers, in filesystem-neutral terms.
+
+Request directories (defined by the user, persisted) and ``by-id`` directories
+(one Box folder or file, no definition needed) each have an archive, a status
+and a definition. The FUSE adapter turns paths into calls on this class and its
+exceptions into errno; everything here is testable without a mount.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+from boxzipfs.definitions import DefinitionStore
+from boxzipfs.download.archive import ArchiveDownload
+from boxzipfs.download.manager import DownloadManager
+from boxzipfs.errors import BoxZipError, RequestInvalid
+from boxzipfs.models import (
+    RequestSpec,
+    ZipItem,
+    ZipRequest,
+    check_request_prefix,
+    parse_request_spec,
+)
+from boxzipfs.statusdoc import render, status_document
+
+log = logging.getLogger(__name__)
+
+BY_ID = "by-id"
+BY_ID_NAME = re.compile(r"(folder|file)-(\d+)")
+
+
+class DriveError(BoxZipError):
+    """A filesystem-level refusal with its own errno (EBUSY, EEXIST, ...)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """A request directory: ``by_id`` ones live under MOUNT/by-id/."""
+
+    name: str
+    by_id: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{BY_ID}/{self.name}" if self.by_id else self.name
+
+
+class Drive:
+    """Request directories, their definitions, archives and status."""
+
+    def __init__(self, store: DefinitionStore, manager: DownloadManager, wait_for_size: bool = False) -> None:
+        self.store = store
+        self.manager = manager
+        self.wait_for_size = wait_for_size
+        self._lock = threading.Lock()
+        self._definition_errors: dict[str, str] = {}
+        self._by_id_seen: set[str] = set()
+
+    # -- directories ----------------------------------------------------------------
+
+    def request_names(self) -> list[str]:
+        return self.store.names()
+
+    def by_id_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._by_id_seen)
+
+    def exists(self, key: RequestKey) -> bool:
+        if key.by_id:
+            return BY_ID_NAME.fullmatch(key.name) is not None
+        return self.store.exists(key.name)
+
+    def make(self, name: str) -> None:
+        try:
+            self.store.create(name)
+        except FileExistsError:
+            raise DriveError(errno.EEXIST, f"request {name!r} exists") from None
+
+    def remove(self, name: str) -> None:
+        if not self.store.exists(name):
+            raise DriveError(errno.ENOENT, f"no request {name!r}")
+        if self.manager.busy(name):
+            raise DriveError(errno.EBUSY, f"request {name!r} is being downloaded or read")
+        self.manager.forget(name)
+        self.store.remove(name)
+        with self._lock:
+            self._definition_errors.pop(name, None)
+
+    # -- definitions ------------------------------------------------------------------
+
+    def spec(self, key: RequestKey) -> RequestSpec | None:
+        if key.by_id:
+            match = BY_ID_NAME.fullmatch(key.name)
+            if match is None:
+                return None
+            item = ZipItem(match.group(1), match.group(2))  # type: ignore[arg-type]
+            return RequestSpec(ZipRequest((item,), f"{item.type}-{item.id}"))
+        try:
+            return self.store.get(key.name)
+        except RequestInvalid as exc:  # edited on disk behind our back
+            log.warning("stored definition of %s is invalid: %s", key.name, exc)
+            return None
+
+    def definition(self, key: RequestKey) -> bytes:
+        spec = self.spec(key)
+        if key.by_id:
+            return spec.dumps() if spec else b""
+        return self.store.raw(key.name)
+
+    def _refused(self, name: str, exc: RequestInvalid) -> None:
+        with self._lock:
+            self._definition_errors[name] = f"request.json refused: {exc}"
+        log.warning("request %s: request.json refused: %s", name, exc)
+
+    def note_emptied(self, name: str) -> None:
+        """request.json was truncated and nothing written: the old definition stays."""
+        self._refused(name, RequestInvalid("request.json was left empty"))
+
+    def check_partial_definition(self, name: str, data: bytes) -> None:
+        """Refuse bytes being written to request.json as soon as they cannot become valid."""
+        try:
+            check_request_prefix(data)
+        except RequestInvalid as exc:
+            self._refused(name, exc)
+            raise
+
+    def save_definition(self, name: str, data: bytes) -> None:
+        """Validate and store a written request.json; a bad one leaves the old intact."""
+        try:
+            spec = parse_request_spec(data)
+        except RequestInvalid as exc:
+            self._refused(name, exc)
+            raise
+        self.store.put(name, spec)
+        with self._lock:
+            self._definition_errors.pop(name, None)
+
+    # -- archives ---------------------------------------------------------------------
+
+    def waits(self, spec: RequestSpec) -> bool:
+        """Whether stat and open of this request's archive wait for its exact size."""
+        return self.wait_for_size if spec.wait_for_size is None else spec.wait_for_size
+
+    def _require_spec(self, key: RequestKey) -> RequestSpec:
+        spec = self.spec(key)
+        if spec is None:
+            raise DriveError(errno.ENOENT, f"request {key.label} has no definition yet")
+        return spec
+
+    def archive_size(self, key: RequestKey) -> int | None:
+        """The exact size when known now; for ``wait_for_size`` requests, after waiting for it."""
+        spec = self._require_spec(key)
+        done = self.manager.completed(key.label, spec)
+        if done is not None:
+            return done.spool.length
+        if not self.waits(spec):
+            return None
+        download = self.open_archive(key)
+        try:
+            return download.spool.length
+        finally:
+            self.close_archive(download)
+
+    def open_archive(self, key: RequestKey) -> ArchiveDownload:
+        """Join (or start) the request's download; returns once bytes can flow.
+
+        Raises the download's error if it failed before streaming (auth, 404, limits, 429s).
+        """
+        spec = self._require_spec(key)
+        if key.by_id:
+            with self._lock:
+                self._by_id_seen.add(key.name)
+        download = self.manager.acquire(key.label, spec)
+        try:
+            download.wait_started()
+            if self.waits(spec):
+                download.spool.wait_done()
+        except BaseException:
+            self.manager.release(download)
+            raise
+        return download
+
+    def close_archive(self, download: ArchiveDownload) -> None:
+        self.manager.release(download)
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self, key: RequestKey) -> bytes:
+        download = self.manager.latest(key.label)
+        position = self.manager.slots.position(download) if download is not None else None
+        readers = self.manager.readers(download) if download is not None else 0
+        with self._lock:
+            definition_error = None if key.by_id else self._definition_errors.get(key.name)
+        spec = self.spec(key)
+        waits = self.waits(spec) if spec else None
+        return render(status_document(key.label, spec, waits, download, position, readers, definition_error))

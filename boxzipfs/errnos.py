@@ -1,0 +1,42 @@
+"""The one table from boxzipfs errors to the errno a reader of the mount sees."""
+
+from __future__ import annotations
+
+import errno
+
+from boxzipfs.errors import (
+    AuthError,
+    BadRequest,
+    BoxZipError,
+    Forbidden,
+    LimitExceeded,
+    NotFound,
+    QueueTimeout,
+    RequestInvalid,
+    RequestTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
+
+# Most specific first: the first matching class wins.
+ERRNO_TABLE: tuple[tuple[type[BaseException], int], ...] = (
+    (Unauthorized, errno.EACCES),
+    (Forbidden, errno.EACCES),
+    (AuthError, errno.EACCES),
+    (NotFound, errno.ENOENT),
+    (LimitExceeded, errno.EFBIG),
+    (RequestTooLarge, errno.EFBIG),
+    (BadRequest, errno.EINVAL),
+    (RequestInvalid, errno.EINVAL),
+    (QueueTimeout, errno.EAGAIN),
+    (TooManyRequests, errno.EAGAIN),
+    (BoxZipError, errno.EIO),  # network, 5xx after retries, broken streams, skips
+)
+
+
+def errno_for(exc: BaseException) -> int:
+    """The errno for ``exc``; anything unexpected is EIO."""
+    for cls, code in ERRNO_TABLE:
+        if isinstance(exc, cls):
+            return code
+    return errno.EIO

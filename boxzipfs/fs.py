@@ -1,0 +1,329 @@
+"""The FUSE adapter: paths to Drive calls, handles to readers, exceptions to errno.
+
+Layout::
+
+    /NAME/request.json     the definition (write it to define the request)
+    /NAME/request.zip      the archive, streamed from Box when opened
+    /NAME/status.json      live state of NAME's latest download
+    /by-id/folder-ID/...   the same for one Box folder (or file-ID), no definition needed
+
+request.zip is opened with direct I/O while its size is unknown, so readers go
+to the true end of the archive; once complete its exact size is reported and
+the page cache may serve it. Every error is raised as ``FuseOSError`` with the
+errno from :mod:`boxzipfs.errnos`, its cause logged.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fuse import FuseOSError, Operations
+
+from boxzipfs.download.archive import ArchiveDownload
+from boxzipfs.drive import BY_ID, Drive, DriveError, RequestKey
+from boxzipfs.errnos import errno_for
+from boxzipfs.errors import BoxZipError
+from boxzipfs.models import MAX_REQUEST_JSON_BYTES
+
+log = logging.getLogger(__name__)
+
+REQUEST_JSON, REQUEST_ZIP, STATUS_JSON = "request.json", "request.zip", "status.json"
+BLOCK_SIZE = 1 << 20  # nudges programs to read in big pieces
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a path names: a directory (``leaf`` None) or one of a request's files."""
+
+    kind: str  # "root", "by-id", "request"
+    key: RequestKey | None = None
+    leaf: str | None = None
+
+
+@dataclass
+class ArchiveHandle:
+    download: ArchiveDownload
+
+
+@dataclass
+class SnapshotHandle:
+    data: bytes
+
+
+@dataclass
+class DefinitionHandle:
+    """request.json open for writing; ``refused`` once its bytes were rejected."""
+
+    name: str
+    data: bytearray = field(default_factory=bytearray)
+    dirty: bool = False
+    refused: int = 0
+
+
+Handle = ArchiveHandle | SnapshotHandle | DefinitionHandle
+
+
+def parse_path(path: str) -> Node:
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return Node("root")
+    if parts[0] == BY_ID:
+        if len(parts) == 1:
+            return Node("by-id")
+        key = RequestKey(parts[1], by_id=True)
+        rest = parts[2:]
+    else:
+        key = RequestKey(parts[0])
+        rest = parts[1:]
+    if not rest:
+        return Node("request", key)
+    if len(rest) == 1 and rest[0] in (REQUEST_JSON, REQUEST_ZIP, STATUS_JSON):
+        return Node("request", key, rest[0])
+    raise FuseOSError(errno.ENOENT)
+
+
+class BoxZipOperations(Operations):  # type: ignore[misc]
+    """fusepy operations over a Drive (``raw_fi`` so open can choose direct I/O)."""
+
+    use_ns = True
+
+    def __init__(self, drive: Drive) -> None:
+        self.drive = drive
+        self._handles: dict[int, Handle] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._uid, self._gid = os.getuid(), os.getgid()
+        self._mounted_ns = time.time_ns()
+
+    def __call__(self, op: str, *args: Any) -> Any:
+        """Every operation: unexpected exceptions become logged EIO, never fusepy's EINVAL."""
+        try:
+            return super().__call__(op, *args)
+        except FuseOSError:
+            raise
+        except BoxZipError as exc:
+            code = exc.errno if isinstance(exc, DriveError) else errno_for(exc)
+            log.info("%s %s: %s -> %s", op, args[0] if args else "", exc, errno.errorcode.get(code))
+            raise FuseOSError(code) from None
+        except Exception:
+            log.exception("%s %s failed unexpectedly", op, args[0] if args else "")
+            raise FuseOSError(errno.EIO) from None
+
+    # -- attributes and directories ------------------------------------------------
+
+    def _stat(self, mode: int, size: int = 0) -> dict[str, int]:
+        return {
+            "st_mode": mode,
+            "st_nlink": 2 if stat.S_ISDIR(mode) else 1,
+            "st_size": size,
+            "st_uid": self._uid,
+            "st_gid": self._gid,
+            "st_blksize": BLOCK_SIZE,
+            "st_blocks": (size + 511) // 512,
+            "st_atime": self._mounted_ns,
+            "st_mtime": self._mounted_ns,
+            "st_ctime": self._mounted_ns,
+        }
+
+    def _leaves(self, key: RequestKey) -> list[str]:
+        if self.drive.spec(key) is None:
+            return [STATUS_JSON]
+        return [REQUEST_JSON, REQUEST_ZIP, STATUS_JSON]
+
+    def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
+        node = parse_path(path)
+        if node.kind in ("root", "by-id"):
+            return self._stat(stat.S_IFDIR | 0o755)
+        assert node.key is not None
+        if not self.drive.exists(node.key):
+            raise FuseOSError(errno.ENOENT)
+        if node.leaf is None:
+            return self._stat(stat.S_IFDIR | (0o555 if node.key.by_id else 0o755))
+        handle = self._handles.get(fh.fh) if fh else None
+        if isinstance(handle, DefinitionHandle):
+            return self._stat(stat.S_IFREG | 0o644, len(handle.data))
+        if node.leaf not in self._leaves(node.key):
+            raise FuseOSError(errno.ENOENT)
+        if node.leaf == REQUEST_JSON:
+            mode = 0o444 if node.key.by_id else 0o644
+            return self._stat(stat.S_IFREG | mode, len(self.drive.definition(node.key)))
+        if node.leaf == STATUS_JSON:
+            if isinstance(handle, SnapshotHandle):
+                return self._stat(stat.S_IFREG | 0o444, len(handle.data))
+            return self._stat(stat.S_IFREG | 0o444, len(self.drive.status(node.key)))
+        if isinstance(handle, ArchiveHandle) and handle.download.spool.complete:
+            return self._stat(stat.S_IFREG | 0o444, handle.download.spool.length)
+        return self._stat(stat.S_IFREG | 0o444, self.drive.archive_size(node.key) or 0)
+
+    def readdir(self, path: str, fh: Any) -> list[str]:
+        node = parse_path(path)
+        if node.kind == "root":
+            names = self.drive.request_names()
+            return [".", "..", BY_ID, *names]
+        if node.kind == "by-id":
+            return [".", "..", *self.drive.by_id_names()]
+        if node.leaf is not None or node.key is None or not self.drive.exists(node.key):
+            raise FuseOSError(errno.ENOTDIR if node.leaf else errno.ENOENT)
+        return [".", "..", *self._leaves(node.key)]
+
+    def mkdir(self, path: str, mode: int) -> None:
+        node = parse_path(path)
+        if node.kind != "request" or node.leaf is not None or node.key is None or node.key.by_id:
+            raise FuseOSError(errno.EPERM)
+        self.drive.make(node.key.name)
+
+    def rmdir(self, path: str) -> None:
+        node = parse_path(path)
+        if node.kind != "request" or node.leaf is not None or node.key is None or node.key.by_id:
+            raise FuseOSError(errno.EPERM)
+        self.drive.remove(node.key.name)
+
+    def statfs(self, path: str) -> dict[str, int]:
+        return {"f_bsize": BLOCK_SIZE, "f_frsize": BLOCK_SIZE, "f_namemax": 255}
+
+    # -- files ---------------------------------------------------------------------------
+
+    def _add(self, handle: Handle) -> int:
+        with self._lock:
+            number = next(self._ids)
+            self._handles[number] = handle
+            return number
+
+    def _file(self, path: str) -> tuple[RequestKey, str]:
+        node = parse_path(path)
+        if node.key is None or node.leaf is None:
+            raise FuseOSError(errno.EISDIR if node.kind != "root" else errno.EPERM)
+        if not self.drive.exists(node.key):
+            raise FuseOSError(errno.ENOENT)
+        return node.key, node.leaf
+
+    def create(self, path: str, mode: int, fi: Any) -> int:
+        key, leaf = self._file(path)
+        if leaf != REQUEST_JSON or key.by_id:
+            raise FuseOSError(errno.EACCES)
+        fi.fh = self._add(DefinitionHandle(key.name, dirty=True))
+        fi.direct_io = 1
+        return 0
+
+    def open(self, path: str, fi: Any) -> int:
+        key, leaf = self._file(path)
+        writing = (fi.flags & os.O_ACCMODE) != os.O_RDONLY
+        if leaf not in self._leaves(key):
+            raise FuseOSError(errno.ENOENT)
+        if writing and (leaf != REQUEST_JSON or key.by_id):
+            raise FuseOSError(errno.EACCES)
+        handle: Handle
+        if leaf == REQUEST_JSON:
+            current = self.drive.definition(key)
+            if writing:
+                truncate = bool(fi.flags & os.O_TRUNC)
+                handle = DefinitionHandle(key.name, bytearray() if truncate else bytearray(current), truncate)
+            else:
+                handle = SnapshotHandle(current)
+            fi.direct_io = 1
+        elif leaf == STATUS_JSON:
+            handle = SnapshotHandle(self.drive.status(key))
+            fi.direct_io = 1
+        else:
+            download = self.drive.open_archive(key)
+            handle = ArchiveHandle(download)
+            fi.direct_io = 0 if download.spool.complete else 1
+            fi.keep_cache = 0
+        fi.fh = self._add(handle)
+        return 0
+
+    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        handle = self._handles.get(fi.fh)
+        if isinstance(handle, ArchiveHandle):
+            return handle.download.read(offset, size)
+        if isinstance(handle, SnapshotHandle):
+            return handle.data[offset : offset + size]
+        if isinstance(handle, DefinitionHandle):
+            return bytes(handle.data[offset : offset + size])
+        raise FuseOSError(errno.EBADF)
+
+    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
+        handle = self._handles.get(fi.fh)
+        if not isinstance(handle, DefinitionHandle):
+            raise FuseOSError(errno.EBADF)
+        if handle.refused:
+            raise FuseOSError(handle.refused)
+        end = offset + len(data)
+        if end > MAX_REQUEST_JSON_BYTES:
+            raise FuseOSError(errno.EFBIG)
+        if end > len(handle.data):
+            handle.data.extend(b"\0" * (end - len(handle.data)))
+        handle.data[offset:end] = data
+        handle.dirty = True
+        self._check_partial(handle)
+        return len(data)
+
+    def _check_partial(self, handle: DefinitionHandle) -> None:
+        """Refuse a bad request.json at write, where every program sees the error."""
+        try:
+            self.drive.check_partial_definition(handle.name, bytes(handle.data))
+        except BoxZipError as exc:
+            handle.refused = errno_for(exc)
+            handle.dirty = False
+            raise
+
+    def truncate(self, path: str, length: int, fh: Any = None) -> None:
+        handle = self._handles.get(fh.fh) if fh else None
+        if not isinstance(handle, DefinitionHandle):
+            key, leaf = self._file(path)
+            if leaf != REQUEST_JSON or key.by_id:
+                raise FuseOSError(errno.EACCES)
+            # A truncate by path (no open handle) would replace the definition with
+            # nothing, which is never valid: refuse it and keep the definition.
+            raise FuseOSError(errno.EINVAL)
+        if length > MAX_REQUEST_JSON_BYTES:
+            raise FuseOSError(errno.EFBIG)
+        del handle.data[length:]
+        handle.data.extend(b"\0" * (length - len(handle.data)))
+        handle.dirty = True
+
+    def flush(self, path: str, fi: Any) -> None:
+        """Validate and store a written request.json here: errors in release are never seen."""
+        handle = self._handles.get(fi.fh)
+        if not isinstance(handle, DefinitionHandle):
+            return
+        if handle.refused:
+            raise FuseOSError(handle.refused)
+        if handle.dirty and handle.data:  # empty: maybe a close of a dup'ed fd before the write
+            handle.dirty = False
+            try:
+                self.drive.save_definition(handle.name, bytes(handle.data))
+            except BoxZipError as exc:
+                handle.refused = errno_for(exc)
+                raise
+
+    def release(self, path: str, fi: Any) -> None:
+        with self._lock:
+            handle = self._handles.pop(fi.fh, None)
+        if isinstance(handle, ArchiveHandle):
+            self.drive.close_archive(handle.download)
+        elif isinstance(handle, DefinitionHandle) and handle.dirty and not handle.data:
+            self.drive.note_emptied(handle.name)
+
+    def utimens(self, path: str, times: Any = None) -> None:
+        self._file(path)
+
+    def chmod(self, path: str, mode: int) -> None:
+        raise FuseOSError(errno.EPERM)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        raise FuseOSError(errno.EPERM)
+
+    def unlink(self, path: str) -> None:
+        raise FuseOSError(errno.EPERM)
+
+    def rename(self, old: str, new: str) -> None:
+        raise FuseOSError(errno.EPERM)
