@@ -147,8 +147,11 @@ def check_request_prefix(data: bytes) -> None:
         try:
             json.loads(data)
         except json.JSONDecodeError as decode_error:
-            if decode_error.pos >= len(data.rstrip()):
-                return  # unfinished: more bytes may follow
+            unfinished = decode_error.pos >= len(data.rstrip()) or decode_error.msg.startswith(
+                ("Unterminated string", "Invalid \\")  # a string or escape cut short
+            )
+            if unfinished:
+                return  # more bytes may follow
         except UnicodeDecodeError:
             if data[-1:] >= b"\x80":
                 return  # may end inside a multi-byte character

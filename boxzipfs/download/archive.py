@@ -52,7 +52,7 @@ class DownloadSettings:
     queue_deadline: float = 600.0
     status_interval: float = 1.0
     final_status_wait: float = 10.0
-    default_retry_after: float = 5.0
+    default_retry_after: float = 2.0
 
 
 def _now_iso() -> str:

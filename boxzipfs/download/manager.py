@@ -94,6 +94,7 @@ class DownloadManager:
     def completed(self, name: str, spec: RequestSpec) -> ArchiveDownload | None:
         """The succeeded download an open would be served from now, if any (exact size known)."""
         with self._lock:
+            self._sweep()
             current = self._latest.get(name)
             if current is not None and current.phase is Phase.SUCCEEDED and self._reusable(current, spec):
                 return current

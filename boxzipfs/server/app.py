@@ -122,6 +122,7 @@ class BoxApp:
                 Route("/oauth2/token", self.token, methods=["POST"]),
                 Route("/_boxzipfs/faults", self.faults, methods=["GET", "PUT"]),
                 Route("/_boxzipfs/raw/{fid}", self.raw, methods=["GET"]),
+                Route("/_boxzipfs/stats", self.stats, methods=["GET"]),
             ]
         )
 
@@ -282,3 +283,9 @@ class BoxApp:
             _in_thread(_file_chunks(node.path, self.config.chunk_size)),
             media_type="application/octet-stream",
         )
+
+    async def stats(self, request: Request) -> Response:
+        """Counts of creates and started downloads (tests check sharing with them)."""
+        if self._user(request) is None:
+            return _unauthorized()
+        return JSONResponse(self.zips.stats())

@@ -89,6 +89,8 @@ class ZipRegistry:
         self._by_status: dict[str, ZipJob] = {}
         self._active: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.created = 0
+        self.started = 0
 
     def create(self, user: User, request: ZipRequest) -> ZipJob:
         """Validate and plan an archive, or raise ZipError as Box would."""
@@ -142,6 +144,7 @@ class ZipRegistry:
         )
         with self._lock:
             self._purge()
+            self.created += 1
             self._jobs[job.content_id] = job
             self._by_status[job.status_id] = job
         return job
@@ -203,6 +206,7 @@ class ZipRegistry:
                 )
             job.claimed = True
             job.started = time.monotonic()
+            self.started += 1
             self._active[job.user.id] += 1
             return job
 
@@ -223,6 +227,11 @@ class ZipRegistry:
             raise ZipError(403, "forbidden", "This zip download belongs to another user")
         return job.status()
 
-    def active_downloads(self) -> int:
+    def stats(self) -> dict[str, int]:
+        """Counters for tests and benchmarks: creates, started downloads, active downloads."""
         with self._lock:
-            return sum(self._active.values())
+            return {
+                "creates": self.created,
+                "downloads_started": self.started,
+                "active_downloads": sum(self._active.values()),
+            }

@@ -1,0 +1,97 @@
+"""Spool: blocking positional reads over an append-only file."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from boxzipfs.download.spool import Spool
+from boxzipfs.errors import BoxZipError, StreamBroken
+
+
+def test_reads_wait_for_bytes_and_end_cleanly_only_when_finished(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "a.spool")
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(spool.read(3, 4)))
+    reader.start()
+    spool.append(b"abc")
+    time.sleep(0.05)
+    assert reader.is_alive()  # bytes 3..7 are not there yet
+    spool.append(b"defghij")
+    reader.join(2)
+    assert got == [b"defg"]
+    with pytest.raises(TimeoutError):
+        spool.read(8, 10, timeout=0.05)  # short of the end, not finished: no EOF yet
+    spool.finish()
+    assert spool.read(8, 10) == b"ij"
+    assert spool.read(10, 10) == b""
+    assert spool.wait_done() == 10
+
+
+def test_out_of_order_reads_are_absorbed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "a.spool")
+    data = bytes(range(256)) * 64
+    results: dict[int, bytes] = {}
+    offsets = [4096 * i for i in (3, 1, 2, 0)]
+    threads = [threading.Thread(target=lambda o=o: results.update({o: spool.read(o, 4096)})) for o in offsets]
+    for thread in threads:
+        thread.start()
+    for i in range(0, len(data), 1000):
+        spool.append(data[i : i + 1000])
+    spool.finish()
+    for thread in threads:
+        thread.join(2)
+    assert b"".join(results[o] for o in sorted(results)) == data
+
+
+def test_failure_reaches_every_reader_even_for_bytes_present(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "a.spool")
+    spool.append(b"x" * 100)
+    waiting: list[BaseException] = []
+
+    def read_past_end() -> None:
+        try:
+            spool.read(100, 10)
+        except BoxZipError as exc:
+            waiting.append(exc)
+
+    reader = threading.Thread(target=read_past_end)
+    reader.start()
+    spool.fail(StreamBroken("cut"))
+    reader.join(2)
+    assert [type(e) for e in waiting] == [StreamBroken]
+    with pytest.raises(StreamBroken):
+        spool.read(0, 10)
+    with pytest.raises(StreamBroken):
+        spool.wait_done()
+
+
+def test_zip_trailer_check(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("a.txt", b"hello" * 100)
+        archive.comment = b"a comment"
+    whole = buffer.getvalue()
+    complete = Spool(tmp_path / "c.spool")
+    complete.append(whole)
+    assert complete.has_zip_trailer()
+    short = Spool(tmp_path / "s.spool")
+    short.append(whole[:-5])
+    assert not short.has_zip_trailer()
+    empty = Spool(tmp_path / "e.spool")
+    assert not empty.has_zip_trailer()
+
+
+def test_discard_deletes_the_file_and_fails_reads(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "a.spool")
+    spool.append(b"abc")
+    spool.finish()
+    spool.discard()
+    assert not (tmp_path / "a.spool").exists()
+    with pytest.raises(BoxZipError):
+        spool.read(0, 1)
