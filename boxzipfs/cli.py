@@ -148,7 +148,9 @@ def _add_verbosity(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    level = logging.WARNING - 10 * (getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
+    """-v/-q move from the default: INFO for mounts (one line per download), WARNING otherwise."""
+    default = logging.INFO if args.command == "mount" else logging.WARNING
+    level = default - 10 * (getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
     logging.basicConfig(
         level=max(logging.DEBUG, min(logging.CRITICAL, level)),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

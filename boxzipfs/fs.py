@@ -7,9 +7,10 @@ Layout::
     /NAME/status.json      live state of NAME's latest download
     /by-id/folder-ID/...   the same for one Box folder (or file-ID), no definition needed
 
-request.zip is opened with direct I/O while its size is unknown, so readers go
-to the true end of the archive; once complete its exact size is reported and
-the page cache may serve it. Every error is raised as ``FuseOSError`` with the
+request.zip is opened as a non-seekable stream with direct I/O while its size is
+unknown, so readers go to the true end of the archive (and sendfile, which would
+trust st_size, fails over to plain reads); once complete its exact size is
+reported and the page cache may serve it. Every error is raised as ``FuseOSError`` with the
 errno from :mod:`boxzipfs.errnos`, its cause logged.
 """
 
@@ -31,7 +32,6 @@ from boxzipfs.download.archive import ArchiveDownload
 from boxzipfs.drive import BY_ID, Drive, DriveError, RequestKey
 from boxzipfs.errnos import errno_for
 from boxzipfs.errors import BoxZipError
-from boxzipfs.models import MAX_REQUEST_JSON_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,11 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         else:
             download = self.drive.open_archive(key)
             handle = ArchiveHandle(download)
-            fi.direct_io = 0 if download.spool.complete else 1
+            streaming = not download.spool.complete
+            fi.direct_io = int(streaming)
+            # While the size is unknown the file is a stream: without this, sendfile and
+            # splice (shutil.copyfile) trust st_size 0 and copy nothing, silently.
+            fi.nonseekable = int(streaming)
             fi.keep_cache = 0
         fi.fh = self._add(handle)
         return 0
@@ -257,8 +261,6 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         if handle.refused:
             raise FuseOSError(handle.refused)
         end = offset + len(data)
-        if end > MAX_REQUEST_JSON_BYTES:
-            raise FuseOSError(errno.EFBIG)
         if end > len(handle.data):
             handle.data.extend(b"\0" * (end - len(handle.data)))
         handle.data[offset:end] = data
@@ -267,12 +269,14 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         return len(data)
 
     def _check_partial(self, handle: DefinitionHandle) -> None:
-        """Refuse a bad request.json at write, where every program sees the error."""
+        """Refuse a bad request.json at write, where every program sees the error;
+        later writes and the close report the same refusal."""
         try:
             self.drive.check_partial_definition(handle.name, bytes(handle.data))
         except BoxZipError as exc:
             handle.refused = errno_for(exc)
             handle.dirty = False
+            handle.data = bytearray()
             raise
 
     def truncate(self, path: str, length: int, fh: Any = None) -> None:
@@ -284,11 +288,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             # A truncate by path (no open handle) would replace the definition with
             # nothing, which is never valid: refuse it and keep the definition.
             raise FuseOSError(errno.EINVAL)
-        if length > MAX_REQUEST_JSON_BYTES:
-            raise FuseOSError(errno.EFBIG)
         del handle.data[length:]
         handle.data.extend(b"\0" * (length - len(handle.data)))
         handle.dirty = True
+        self._check_partial(handle)
 
     def flush(self, path: str, fi: Any) -> None:
         """Validate and store a written request.json here: errors in release are never seen."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from boxzipfs.local_server import LocalServer, start_local_server
 from tests.helpers import make_tree
+from tests.mounting import mounted
 
 StartServer = Callable[..., LocalServer]
 
@@ -45,3 +47,21 @@ def server(tree: tuple[Path, dict[str, bytes]], start_server: StartServer) -> Lo
 def http() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Mount boxzipfs with extra CLI args; returns the mountpoint; unmounts after the test."""
+    stack = contextlib.ExitStack()
+    count = 0
+
+    def do_mount(*args: str, env: dict[str, str] | None = None, state: str = "state") -> Path:
+        nonlocal count
+        count += 1
+        mountpoint = tmp_path / f"mnt{count}"
+        extra = ["--state-dir", str(tmp_path / state), "--cache-dir", str(tmp_path / f"cache{count}")]
+        stack.enter_context(mounted(mountpoint, [*extra, *args], tmp_path / "mount.log", env))
+        return mountpoint
+
+    with stack:
+        yield do_mount

@@ -41,12 +41,15 @@ def make_manager(tmp_path: Path, http: httpx.Client) -> Iterator[object]:
     managers: list[DownloadManager] = []
 
     def make(server: LocalServer, **settings: object) -> DownloadManager:
-        client = BoxClient(http, StaticTokenAuth(server.token), server.url, RetryPolicy(attempts=2, backoff=0.05))
+        client = BoxClient(
+            http, StaticTokenAuth(server.token), server.url, RetryPolicy(attempts=2, backoff=0.05)
+        )
         download = DownloadSettings(
             **{k: settings.pop(k) for k in list(settings) if k in DownloadSettings.__dataclass_fields__}  # type: ignore[arg-type]
         )
         manager = DownloadManager(
-            client, ManagerSettings(cache_dir=tmp_path / "cache", download=download, **settings)  # type: ignore[arg-type]
+            client,
+            ManagerSettings(cache_dir=tmp_path / "cache", download=download, **settings),  # type: ignore[arg-type]
         )
         managers.append(manager)
         return manager

@@ -35,8 +35,16 @@ def test_valid_request_json_with_local_options() -> None:
         (body(items=[{"type": "web_link", "id": "1"}]), errors.RequestInvalid, "'file' or 'folder'"),
         (body(items=[{"type": "file", "id": 12}]), errors.RequestInvalid, "string of digits"),
         (body(items=[{"type": "file", "id": "1"}], allow_skip=True), errors.RequestInvalid, "unknown keys"),
-        (body(items=[{"type": "file", "id": "1"}], allow_skips="yes"), errors.RequestInvalid, "true or false"),
-        (body(items=[{"type": "file", "id": str(i)} for i in range(10_001)]), errors.RequestTooLarge, "10000"),
+        (
+            body(items=[{"type": "file", "id": "1"}], allow_skips="yes"),
+            errors.RequestInvalid,
+            "true or false",
+        ),
+        (
+            body(items=[{"type": "file", "id": str(i)} for i in range(10_001)]),
+            errors.RequestTooLarge,
+            "10000",
+        ),
         (b" " * (1 << 20) + b"{}", errors.RequestTooLarge, "1 MiB"),
     ],
 )
