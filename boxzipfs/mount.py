@@ -27,6 +27,7 @@ from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.drive import Drive
 from boxzipfs.errors import RequestInvalid
 from boxzipfs.local_server import LocalServer, start_local_server
+from boxzipfs.memory import limit_malloc_arenas
 from boxzipfs.models import RequestSpec, ZipItem, ZipRequest, parse_request_spec
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def run_foreground(options: MountOptions) -> int:
 
     from boxzipfs.fs import BoxZipOperations
 
+    limit_malloc_arenas()
     mountpoint = options.mountpoint.resolve()
     state_dir = options.state_dir or default_state_dir(mountpoint)
     cache_dir = options.cache_dir or default_cache_dir(mountpoint)

@@ -19,10 +19,10 @@ def test_reads_wait_for_bytes_and_end_cleanly_only_when_finished(tmp_path: Path)
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(spool.read(3, 4)))
     reader.start()
-    spool.append(b"abc")
+    spool.append([b"abc"])
     time.sleep(0.05)
     assert reader.is_alive()  # bytes 3..7 are not there yet
-    spool.append(b"defghij")
+    spool.append([b"defghij"])
     reader.join(2)
     assert got == [b"defg"]
     with pytest.raises(TimeoutError):
@@ -42,7 +42,7 @@ def test_out_of_order_reads_are_absorbed(tmp_path: Path) -> None:
     for thread in threads:
         thread.start()
     for i in range(0, len(data), 1000):
-        spool.append(data[i : i + 1000])
+        spool.append([data[i : i + 1000]])
     spool.finish()
     for thread in threads:
         thread.join(2)
@@ -51,7 +51,7 @@ def test_out_of_order_reads_are_absorbed(tmp_path: Path) -> None:
 
 def test_failure_reaches_every_reader_even_for_bytes_present(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "a.spool")
-    spool.append(b"x" * 100)
+    spool.append([b"x" * 100])
     waiting: list[BaseException] = []
 
     def read_past_end() -> None:
@@ -78,10 +78,10 @@ def test_zip_trailer_check(tmp_path: Path) -> None:
         archive.comment = b"a comment"
     whole = buffer.getvalue()
     complete = Spool(tmp_path / "c.spool")
-    complete.append(whole)
+    complete.append([whole])
     assert complete.has_zip_trailer()
     short = Spool(tmp_path / "s.spool")
-    short.append(whole[:-5])
+    short.append([whole[:-5]])
     assert not short.has_zip_trailer()
     empty = Spool(tmp_path / "e.spool")
     assert not empty.has_zip_trailer()
@@ -89,7 +89,7 @@ def test_zip_trailer_check(tmp_path: Path) -> None:
 
 def test_discard_deletes_the_file_and_fails_reads(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "a.spool")
-    spool.append(b"abc")
+    spool.append([b"abc"])
     spool.finish()
     spool.discard()
     assert not (tmp_path / "a.spool").exists()

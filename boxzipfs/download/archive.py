@@ -203,15 +203,15 @@ class ArchiveDownload:
         write_error: list[BoxZipError] = []
 
         def write() -> None:
-            while (data := buffer.take()) is not None:
+            while (chunks := buffer.take()) is not None:
                 try:
-                    self.spool.append(data)
+                    self.spool.append(chunks)
                 except OSError as exc:
                     write_error.append(BoxZipError(f"cannot write the spool: {exc.strerror}"))
                     buffer.abort()
                     return
                 with self._lock:
-                    self.received += len(data)
+                    self.received += sum(len(c) for c in chunks)
 
         writer = threading.Thread(target=write, name=f"spool-{self.name}", daemon=True)
         writer.start()

@@ -1,10 +1,10 @@
 """ByteBuffer: the bounded buffer between an HTTP stream and the disk spool.
 
-The network thread appends what each socket read returns; the spool thread takes
-everything gathered so far in one piece and writes it. Bytes in memory never
-exceed ``capacity`` (plus the piece being written), and a slow disk write does
-not stall the socket until the buffer is full. Batching keeps the cost per
-socket read to one memcpy and a lock.
+The network thread adds what each socket read returns; the spool thread takes
+everything gathered so far and writes it with one vectored write. Bytes in
+memory never exceed ``capacity`` (plus the batch being written), and a slow disk
+write does not stall the socket until the buffer is full. Chunks are kept as
+they came (no copy); batching keeps the cost per socket read to a lock.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class ByteBuffer:
         if capacity < 1:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
-        self._data = bytearray()
+        self._chunks: list[bytes] = []
+        self._size = 0
         self._cond = threading.Condition()
         self._ended = False
         self._aborted = False
@@ -32,12 +33,13 @@ class ByteBuffer:
     def put(self, chunk: bytes) -> None:
         """Append ``chunk``, waiting while the buffer is full; raises BufferClosed if aborted."""
         with self._cond:
-            self._cond.wait_for(lambda: self._aborted or len(self._data) < self.capacity)
+            self._cond.wait_for(lambda: self._aborted or self._size < self.capacity)
             if self._aborted:
                 raise BufferClosed("the spool writer stopped")
-            self._data += chunk
-            self.high_water = max(self.high_water, len(self._data))
-            self._cond.notify_all()
+            self._chunks.append(chunk)
+            self._size += len(chunk)
+            self.high_water = max(self.high_water, self._size)
+            self._cond.notify()
 
     def end(self) -> None:
         """No more bytes will come."""
@@ -49,15 +51,15 @@ class ByteBuffer:
         """Drop everything and make the producer's next put fail."""
         with self._cond:
             self._aborted = True
-            self._data = bytearray()
+            self._chunks, self._size = [], 0
             self._cond.notify_all()
 
-    def take(self) -> bytearray | None:
-        """Everything buffered so far (waits for some); None once ended and drained."""
+    def take(self) -> list[bytes] | None:
+        """Every chunk buffered so far (waits for some); None once ended and drained."""
         with self._cond:
-            self._cond.wait_for(lambda: self._aborted or self._ended or len(self._data) > 0)
-            if self._aborted or not self._data:
+            self._cond.wait_for(lambda: self._aborted or self._ended or self._size > 0)
+            if self._aborted or not self._chunks:
                 return None
-            data, self._data = self._data, bytearray()
+            chunks, self._chunks, self._size = self._chunks, [], 0
             self._cond.notify_all()
-            return data
+            return chunks

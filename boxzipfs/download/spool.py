@@ -18,6 +18,7 @@ from boxzipfs.errors import BoxZipError
 EOCD_SIGNATURE = b"PK\x05\x06"
 EOCD_SIZE = 22
 MAX_ZIP_COMMENT = 0xFFFF
+IOV_MAX = 1024
 
 
 class Spool:
@@ -48,13 +49,18 @@ class Spool:
         with self._cond:
             return self._error
 
-    def append(self, data: bytes | bytearray | memoryview) -> None:
-        """Write ``data`` at the end and wake readers waiting for it."""
-        view = memoryview(data)
+    def append(self, chunks: list[bytes]) -> None:
+        """Write ``chunks`` at the end (one vectored write) and wake readers waiting for them."""
         offset = self.length
-        while view:
-            written = os.pwrite(self._fd, view, offset)
-            view, offset = view[written:], offset + written
+        pending = [memoryview(c) for c in chunks if c]
+        while pending:
+            written = os.pwritev(self._fd, pending[:IOV_MAX], offset)
+            offset += written
+            while pending and written >= len(pending[0]):
+                written -= len(pending[0])
+                pending.pop(0)
+            if pending and written:
+                pending[0] = pending[0][written:]
         with self._cond:
             self._length = offset
             self._cond.notify_all()
