@@ -1,38 +1,43 @@
-"""The ``boxzipfs`` command line: argument parsing and dispatch only."""
+"""The ``boxzipfs`` command line: argument parsing and dispatch only.
+
+Settings come from defaults, then the config file, then BOX_* variables (auth),
+then flags. ``boxzipfs SOURCE MOUNTPOINT -o OPTIONS`` (no command) is the form
+mount(8) uses for ``fuse.boxzipfs`` entries in /etc/fstab; see :mod:`boxzipfs.helper`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from boxzipfs.config import Settings, load_settings, parse_size, request_from_items
 from boxzipfs.errors import BoxZipError
-from boxzipfs.mount import (
-    MountOptions,
-    default_state_dir,
-    load_requests_file,
-    parse_fuse_options,
-    parse_request_option,
-    run_foreground,
-    spawn_background,
-    unmount,
-)
 from boxzipfs.server.config import Faults, InjectedError, ServerConfig
 
-
-def _size(text: str) -> int:
-    """Parse ``123``, ``64K``, ``16M``, ``2G``."""
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
+COMMANDS = ("serve", "mount", "unmount", "ls", "request", "status", "config")
 
 
-def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="serve a local folder as a Box-compatible API")
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", type=Path, help="config file (default $XDG_CONFIG_HOME/boxzipfs/config.toml)"
+    )
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    common.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    return common
+
+
+if TYPE_CHECKING:
+    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("serve", parents=[common], help="serve a local folder as a Box-compatible API")
     p.add_argument("--root", type=Path, required=True, help="folder to serve as the Box account")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     p.add_argument("--port", type=int, default=8080, help="port (0 picks a free one)")
@@ -40,12 +45,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--token",
         action="append",
         default=[],
-        help="a valid bearer token for the default user (repeatable; prefer "
-        "BOXZIPFS_SERVE_TOKENS, which keeps tokens out of process arguments)",
+        help="a valid bearer token for the default user (repeatable; BOXZIPFS_SERVE_TOKENS, "
+        "comma-separated, keeps tokens out of process arguments)",
     )
     p.add_argument("--users", type=Path, help="JSON file of users, tokens, deny rules and OAuth clients")
     p.add_argument("--max-files", type=int, default=ServerConfig.max_files)
-    p.add_argument("--max-bytes", type=_size, default=ServerConfig.max_bytes)
+    p.add_argument("--max-bytes", type=parse_size, default=ServerConfig.max_bytes)
     p.add_argument("--user-concurrency", type=int, default=ServerConfig.user_concurrency)
     p.add_argument("--enterprise-concurrency", type=int, default=ServerConfig.enterprise_concurrency)
     p.add_argument(
@@ -54,14 +59,19 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=ServerConfig.url_ttl,
         help="seconds a download URL stays valid unstarted",
     )
-    p.add_argument("--status-ttl", type=float, default=ServerConfig.status_ttl)
+    p.add_argument(
+        "--status-ttl",
+        type=float,
+        default=ServerConfig.status_ttl,
+        help="seconds status stays readable after the start",
+    )
     p.add_argument(
         "--token-ttl", type=float, default=ServerConfig.token_ttl, help="lifetime of issued access tokens"
     )
-    p.add_argument("--chunk-size", type=_size, default=ServerConfig.chunk_size)
-    p.add_argument("--cut-after", type=_size, help="fault: drop every content stream after N bytes")
-    p.add_argument("--throttle", type=_size, help="fault: limit content streams to N bytes/s")
-    p.add_argument("--stall-after", type=_size, help="fault: pause content streams after N bytes")
+    p.add_argument("--chunk-size", type=parse_size, default=ServerConfig.chunk_size)
+    p.add_argument("--cut-after", type=parse_size, help="fault: drop every content stream after N bytes")
+    p.add_argument("--throttle", type=parse_size, help="fault: limit content streams to N bytes/s")
+    p.add_argument("--stall-after", type=parse_size, help="fault: pause content streams after N bytes")
     p.add_argument("--stall-seconds", type=float, default=0.0)
     p.add_argument(
         "--fail-create",
@@ -71,7 +81,6 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="STATUS[:RETRY_AFTER][xCOUNT]",
         help="fault: answer the next creates with this error (repeatable)",
     )
-    _add_verbosity(p)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -102,71 +111,69 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_mount(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("mount", help="mount Box zip downloads as files")
+def _add_api(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api-url", help="Box API root, as Box's SDKs take it (default https://api.box.com)")
+    p.add_argument("--local", type=Path, metavar="DIR", help="use an embedded local server over DIR instead")
+
+
+def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("mount", parents=[common], help="mount Box zip downloads as files")
     p.add_argument("mountpoint", type=Path)
-    p.add_argument("--api-url", default="https://api.box.com", help="Box API root (default %(default)s)")
-    p.add_argument("--local", type=Path, metavar="DIR", help="serve DIR on an embedded local server instead")
+    _add_api(p)
     p.add_argument("--foreground", "-f", action="store_true", help="stay in the foreground")
-    p.add_argument("-o", dest="fuse_options", action="append", default=[], metavar="OPTION,...")
-    p.add_argument("--request", action="append", default=[], metavar="NAME=folder:ID,file:ID")
+    p.add_argument(
+        "-o",
+        dest="fuse_options",
+        action="append",
+        default=[],
+        metavar="OPTION,...",
+        help="FUSE options, e.g. allow_other",
+    )
+    p.add_argument(
+        "--request",
+        action="append",
+        default=[],
+        metavar="NAME=folder:ID,file:ID",
+        help="declare a request (repeatable)",
+    )
     p.add_argument("--requests-file", type=Path, help="JSON object of NAME: request.json body")
-    p.add_argument("--state-dir", type=Path, help="where request definitions and logs live")
-    p.add_argument("--cache-dir", type=Path, help="where archives are spooled")
+    p.add_argument("--state-dir", help="where request definitions and the log live")
+    p.add_argument("--cache-dir", help="where archives are spooled")
+    p.add_argument("--cache-size", type=parse_size, help="disk kept for completed archives (default 10G)")
+    p.add_argument("--buffer-size", type=parse_size, help="memory buffer per download (default 8M)")
+    p.add_argument("--max-downloads", type=int, help="concurrent Box downloads (default 5)")
     p.add_argument(
-        "--cache-size", type=_size, default=MountOptions.cache_size, help="disk kept for completed archives"
+        "--reuse-seconds", type=float, help="serve a completed archive again for this long (default 120)"
     )
+    p.add_argument("--queue-deadline", type=float, help="seconds to keep retrying Box's 429s (default 600)")
     p.add_argument(
-        "--buffer-size", type=_size, default=MountOptions.buffer_size, help="memory buffer per download"
-    )
-    p.add_argument("--max-downloads", type=int, default=MountOptions.max_downloads)
-    p.add_argument("--reuse-seconds", type=float, default=MountOptions.reuse_seconds)
-    p.add_argument(
-        "--queue-deadline",
-        type=float,
-        default=MountOptions.queue_deadline,
-        help="seconds to keep retrying 429s",
-    )
-    p.add_argument(
-        "--stall-timeout",
-        type=float,
-        default=MountOptions.stall_timeout,
-        help="seconds without bytes before a stream counts as broken",
+        "--stall-timeout", type=float, help="seconds without bytes before a stream is broken (default 60)"
     )
     p.add_argument(
         "--wait-for-size",
         action="store_true",
+        default=None,
         help="stat/open of request.zip wait for the whole archive, for seeking tools "
-        "(default for requests whose request.json does not say)",
+        "(the default for requests whose request.json does not say)",
     )
-    _add_verbosity(p)
 
 
-def _add_verbosity(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    p.add_argument("-q", "--quiet", action="count", default=0)
-
-
-def _setup_logging(args: argparse.Namespace) -> None:
-    """-v/-q move from the default: INFO for mounts (one line per download), WARNING otherwise."""
-    default = logging.INFO if args.command == "mount" else logging.WARNING
-    level = default - 10 * (getattr(args, "verbose", 0) - getattr(args, "quiet", 0))
-    logging.basicConfig(
-        level=max(logging.DEBUG, min(logging.CRITICAL, level)),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    return settings.override(api_url=getattr(args, "api_url", None))
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
-    requests = dict(parse_request_option(r) for r in args.request)
-    if args.requests_file:
-        requests.update(load_requests_file(args.requests_file))
-    options = MountOptions(
-        mountpoint=args.mountpoint,
-        api_url=args.api_url,
-        local_root=args.local,
+    from boxzipfs.mount import (
+        default_state_dir,
+        load_requests_file,
+        parse_fuse_options,
+        parse_request_option,
+        run_foreground,
+        spawn_background,
+    )
+
+    settings = _settings(args).override(
         state_dir=args.state_dir,
         cache_dir=args.cache_dir,
         cache_size=args.cache_size,
@@ -176,38 +183,160 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         queue_deadline=args.queue_deadline,
         stall_timeout=args.stall_timeout,
         wait_for_size=args.wait_for_size,
-        requests=requests,
-        fuse_options=parse_fuse_options(args.fuse_options),
     )
+    requests = dict(settings.requests)
+    requests.update(parse_request_option(r) for r in args.request)
+    if args.requests_file:
+        requests.update(load_requests_file(args.requests_file))
+    settings = settings.override(requests=requests)
+    local = args.local or (Path(settings.local).expanduser() if settings.local else None)
     if not args.mountpoint.is_dir():
         print(f"boxzipfs: {args.mountpoint} is not a directory", file=sys.stderr)
         return 2
-    if args.local is not None and not args.local.is_dir():
-        print(f"boxzipfs: {args.local} is not a directory", file=sys.stderr)
+    if local is not None and not local.is_dir():
+        print(f"boxzipfs: {local} is not a directory", file=sys.stderr)
         return 2
     if args.foreground:
-        return run_foreground(options)
-    state = args.state_dir or default_state_dir(args.mountpoint)
+        return run_foreground(settings, args.mountpoint, local, parse_fuse_options(args.fuse_options))
+    state = (
+        Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir(args.mountpoint)
+    )
     return spawn_background(argv, args.mountpoint.resolve(), state / "boxzipfs.log")
 
 
-def _add_unmount(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("unmount", help="unmount a boxzipfs mount")
+def _add_unmount(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("unmount", parents=[common], help="unmount a boxzipfs mount")
     p.add_argument("mountpoint", type=Path)
     p.add_argument("--lazy", action="store_true", help="detach now even if files are open")
 
 
+def _add_ls(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("ls", parents=[common], help="list a Box folder's items with their IDs")
+    p.add_argument("folder_id", nargs="?", default="0", help="folder ID (default 0, the root)")
+    _add_api(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_ls(args: argparse.Namespace) -> int:
+    import httpx
+
+    from boxzipfs.client.auth import StaticTokenAuth, auth_from_env
+    from boxzipfs.client.box import BoxClient
+    from boxzipfs.listing import format_entries
+    from boxzipfs.local_server import start_local_server
+
+    settings = _settings(args)
+    with httpx.Client(timeout=30) as http:
+        if args.local is not None:
+            with start_local_server(args.local) as server:
+                client = BoxClient(http, StaticTokenAuth(server.token), server.url)
+                print(format_entries(client.list_folder(args.folder_id), args.json))
+            return 0
+        auth = auth_from_env(http, settings.api_url, settings.auth_env(dict(os.environ)))
+        client = BoxClient(http, auth, settings.api_url)
+        print(format_entries(client.list_folder(args.folder_id), args.json))
+    return 0
+
+
+def _add_request(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("request", parents=[common], help="add or remove a request directory")
+    actions = p.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", parents=[common], help="define (or redefine) a request")
+    add.add_argument("mountpoint", type=Path)
+    add.add_argument("name")
+    add.add_argument("items", nargs="+", metavar="folder:ID|file:ID")
+    add.add_argument("--name", dest="download_name", help="the archive's download_file_name")
+    add.add_argument("--allow-skips", action="store_true", help="skipped items do not fail the read")
+    add.add_argument(
+        "--wait-for-size", action="store_true", default=None, help="stat/open wait for the whole archive"
+    )
+    rm = actions.add_parser("rm", parents=[common], help="remove a request")
+    rm.add_argument("mountpoint", type=Path)
+    rm.add_argument("name")
+
+
+def _run_request(args: argparse.Namespace) -> int:
+    from boxzipfs.request_cmd import add_request, remove_request
+
+    if args.action == "add":
+        spec = request_from_items(args.items, args.download_name, args.allow_skips, args.wait_for_size)
+        path = add_request(args.mountpoint, args.name, spec)
+        print(f"boxzipfs: defined {path}")
+    else:
+        remove_request(args.mountpoint, args.name)
+        print(f"boxzipfs: removed {args.mountpoint / args.name}")
+    return 0
+
+
+def _add_status(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("status", parents=[common], help="live progress of every request of a mount")
+    p.add_argument("mountpoint", type=Path, nargs="?", help="a mount (default: every boxzipfs mount)")
+    p.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    p.add_argument("--json", action="store_true", help="print machine-readable status and exit")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from boxzipfs.status_view import boxzipfs_mounts, show
+
+    mountpoints = [args.mountpoint] if args.mountpoint else boxzipfs_mounts()
+    if not mountpoints:
+        print("boxzipfs: no boxzipfs mounts", file=sys.stderr)
+        return 1
+    for mountpoint in mountpoints:
+        if not os.path.ismount(mountpoint):
+            print(f"boxzipfs: {mountpoint} is not mounted", file=sys.stderr)
+            return 1
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    return show(mountpoints, args.once, args.json, args.interval, console)
+
+
+def _add_config(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("config", parents=[common], help="show the effective settings")
+    actions = p.add_subparsers(dest="action", required=True)
+    show = actions.add_parser("show", parents=[common], help="print settings, secrets masked")
+    show.add_argument("--api-url")
+
+
+def _run_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    shown = settings.shown()
+    env = settings.auth_env(dict(os.environ))
+    shown["auth_from_environment"] = sorted(k for k in env if os.environ.get(k))
+    print(json.dumps(shown, indent=2, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="boxzipfs", description=__doc__)
+    common = _common()
+    parser = argparse.ArgumentParser(prog="boxzipfs", description=__doc__, parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_serve(sub)
-    _add_mount(sub)
-    _add_unmount(sub)
+    for add in (_add_serve, _add_mount, _add_unmount, _add_ls, _add_request, _add_status, _add_config):
+        add(sub, common)
     return parser
 
 
+def _setup_logging(args: argparse.Namespace) -> None:
+    """-v/-q move from the default: INFO for mounts (one line per download), WARNING otherwise."""
+    default = logging.INFO if args.command == "mount" else logging.WARNING
+    level = default - 10 * (args.verbose - args.quiet)
+    logging.basicConfig(
+        level=max(logging.DEBUG, min(logging.CRITICAL, level)),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
 def main(argv: list[str] | None = None) -> int:
+    from boxzipfs.helper import helper_argv
+    from boxzipfs.mount import unmount
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        argv = helper_argv(argv)  # invoked by mount(8) for a fuse.boxzipfs fstab entry
     args = build_parser().parse_args(argv)
     _setup_logging(args)
     try:
@@ -217,6 +346,14 @@ def main(argv: list[str] | None = None) -> int:
             return _run_mount(args, argv)
         if args.command == "unmount":
             return unmount(args.mountpoint, args.lazy)
+        if args.command == "ls":
+            return _run_ls(args)
+        if args.command == "request":
+            return _run_request(args)
+        if args.command == "status":
+            return _run_status(args)
+        if args.command == "config":
+            return _run_config(args)
     except KeyboardInterrupt:
         return 130
     except BoxZipError as exc:

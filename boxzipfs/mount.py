@@ -13,14 +13,14 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from boxzipfs.client.auth import Auth, StaticTokenAuth, auth_from_env
-from boxzipfs.client.box import DEFAULT_API_URL, BoxClient
+from boxzipfs.client.box import BoxClient
 from boxzipfs.client.retry import RetryPolicy
+from boxzipfs.config import Settings
 from boxzipfs.definitions import DefinitionStore, check_name
 from boxzipfs.download.archive import DownloadSettings
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
@@ -48,24 +48,6 @@ def default_state_dir(mountpoint: Path) -> Path:
 
 def default_cache_dir(mountpoint: Path) -> Path:
     return _xdg("XDG_CACHE_HOME", ".cache") / "boxzipfs" / mount_key(mountpoint)
-
-
-@dataclass
-class MountOptions:
-    mountpoint: Path
-    api_url: str = DEFAULT_API_URL
-    local_root: Path | None = None
-    state_dir: Path | None = None
-    cache_dir: Path | None = None
-    cache_size: int = 10 << 30
-    buffer_size: int = 8 << 20
-    max_downloads: int = 5
-    reuse_seconds: float = 120.0
-    queue_deadline: float = 600.0
-    stall_timeout: float = 60.0
-    wait_for_size: bool = False
-    requests: dict[str, RequestSpec] = field(default_factory=dict)
-    fuse_options: dict[str, str | bool] = field(default_factory=dict)
 
 
 def parse_request_option(text: str) -> tuple[str, RequestSpec]:
@@ -98,42 +80,51 @@ def parse_fuse_options(values: list[str]) -> dict[str, str | bool]:
     return options
 
 
-def run_foreground(options: MountOptions) -> int:
+def run_foreground(
+    settings: Settings,
+    mountpoint: Path,
+    local_root: Path | None = None,
+    fuse_options: dict[str, str | bool] | None = None,
+) -> int:
     """Mount and serve until unmounted (fusermount -u, SIGINT, SIGTERM)."""
     from fuse import FUSE  # imported here so that serve and the CLI work without libfuse
 
     from boxzipfs.fs import BoxZipOperations
 
     limit_malloc_arenas()
-    mountpoint = options.mountpoint.resolve()
-    state_dir = options.state_dir or default_state_dir(mountpoint)
-    cache_dir = options.cache_dir or default_cache_dir(mountpoint)
+    mountpoint = mountpoint.resolve()
+    state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir(mountpoint)
+    cache_dir = Path(settings.cache_dir).expanduser() if settings.cache_dir else default_cache_dir(mountpoint)
     server: LocalServer | None = None
-    http = httpx.Client(timeout=httpx.Timeout(30.0, read=options.stall_timeout))
+    http = httpx.Client(timeout=httpx.Timeout(30.0, read=settings.stall_timeout))
     manager: DownloadManager | None = None
     try:
         auth: Auth
-        api_url = options.api_url
-        if options.local_root is not None:
-            server = start_local_server(options.local_root)
+        api_url = settings.api_url
+        if local_root is not None:
+            server = start_local_server(local_root)
             api_url = server.url
             auth = StaticTokenAuth(server.token)
-            log.info("serving %s on a local Box-compatible server", options.local_root)
+            log.info("serving %s on a local Box-compatible server", local_root)
         else:
-            auth = auth_from_env(http, api_url, dict(os.environ))
+            auth = auth_from_env(http, api_url, settings.auth_env(dict(os.environ)))
         client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4))
-        settings = ManagerSettings(
-            cache_dir=cache_dir,
-            cache_size=options.cache_size,
-            reuse_seconds=options.reuse_seconds,
-            max_downloads=options.max_downloads,
-            download=DownloadSettings(buffer_size=options.buffer_size, queue_deadline=options.queue_deadline),
+        manager = DownloadManager(
+            client,
+            ManagerSettings(
+                cache_dir=cache_dir,
+                cache_size=settings.cache_size,
+                reuse_seconds=settings.reuse_seconds,
+                max_downloads=settings.max_downloads,
+                download=DownloadSettings(
+                    buffer_size=settings.buffer_size, queue_deadline=settings.queue_deadline
+                ),
+            ),
         )
-        manager = DownloadManager(client, settings)
         store = DefinitionStore(state_dir)
-        for name, spec in options.requests.items():
+        for name, spec in settings.requests.items():
             store.put(name, spec)
-        operations = BoxZipOperations(Drive(store, manager, options.wait_for_size))
+        operations = BoxZipOperations(Drive(store, manager, settings.wait_for_size))
         fuse_kwargs: dict[str, str | bool] = {
             "fsname": "boxzipfs",
             "subtype": "boxzipfs",
@@ -142,7 +133,7 @@ def run_foreground(options: MountOptions) -> int:
             "negative_timeout": "0",
             "atomic_o_trunc": True,
             "big_writes": True,
-            **options.fuse_options,
+            **(fuse_options or {}),
         }
         log.info("mounting at %s (state %s, cache %s)", mountpoint, state_dir, cache_dir)
         FUSE(operations, str(mountpoint), foreground=True, nothreads=False, raw_fi=True, **fuse_kwargs)

@@ -1,0 +1,152 @@
+"""``boxzipfs status``: every request of a mount, read from its status.json files.
+
+It only reads the mount's files, so it works for any boxzipfs mount. The bars
+are drawn with rich.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from boxzipfs.drive import BY_ID
+
+
+def boxzipfs_mounts() -> list[Path]:
+    """Mountpoints of every boxzipfs mount on this machine."""
+    mounts = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == "fuse.boxzipfs":
+            mounts.append(Path(fields[1].replace("\\040", " ")))
+    return mounts
+
+
+def request_dirs(mountpoint: Path) -> list[Path]:
+    names = sorted(n for n in os.listdir(mountpoint) if n != BY_ID)
+    by_id = mountpoint / BY_ID
+    extra = [by_id / n for n in sorted(os.listdir(by_id))] if by_id.is_dir() else []
+    return [mountpoint / n for n in names] + extra
+
+
+def collect(mountpoint: Path) -> list[dict[str, Any]]:
+    """Each request's status.json (unreadable ones are reported, not skipped)."""
+    docs = []
+    for directory in request_dirs(mountpoint):
+        try:
+            doc = json.loads((directory / "status.json").read_text())
+        except (OSError, ValueError) as exc:
+            doc = {"name": directory.name, "phase": "unreadable", "error": {"message": str(exc)}}
+        doc["path"] = str(directory)
+        docs.append(doc)
+    return docs
+
+
+def _size(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return "-"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    minutes, seconds = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def _elapsed(doc: dict[str, Any]) -> float | None:
+    started = doc.get("started_at")
+    if not started:
+        return None
+    begin = datetime.strptime(started, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    finished = doc.get("finished_at")
+    end = (
+        datetime.strptime(finished, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if finished
+        else datetime.now(UTC)
+    )
+    return (end - begin).total_seconds()
+
+
+def _eta(doc: dict[str, Any], elapsed: float | None) -> float | None:
+    done, total = doc.get("downloaded_file_count"), doc.get("total_file_count")
+    if doc.get("phase") != "streaming" or not elapsed or not done or not total:
+        return None
+    return float(elapsed * (int(total) - int(done)) / int(done))
+
+
+PHASE_STYLE = {"succeeded": "green", "failed": "red", "streaming": "cyan", "queued": "yellow"}
+
+
+def render(mountpoint: Path, docs: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"boxzipfs {mountpoint}", title_justify="left")
+    columns = ("request", "phase", "files", "delivered", "rate", "elapsed", "eta", "skipped", "last error")
+    for column in columns:
+        table.add_column(column, no_wrap=column not in ("request", "last error"))
+    for doc in docs:
+        total, done = doc.get("total_file_count"), doc.get("downloaded_file_count")
+        phase = str(doc.get("phase"))
+        if phase == "queued" and doc.get("queue_position"):
+            phase += f" #{doc['queue_position']}"
+        files = Table.grid(padding=(0, 1))
+        files.add_row(
+            ProgressBar(total=total or 1, completed=(done or 0) if total else 0, width=12),
+            f"{done or 0}/{total}" if total is not None else "-",
+        )
+        skips = (doc.get("skipped_file_count") or 0, doc.get("skipped_folder_count") or 0)
+        error = doc.get("error") or {}
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        if doc.get("definition_error"):
+            message = doc["definition_error"]
+        elapsed = _elapsed(doc)
+        rate = doc.get("throughput_bytes_per_second")
+        table.add_row(
+            str(doc.get("name")),
+            Text(phase, style=PHASE_STYLE.get(str(doc.get("phase")), "")),
+            files,
+            _size(doc.get("bytes_delivered")),
+            _size(rate) + "/s" if rate else "-",
+            _seconds(elapsed),
+            _seconds(_eta(doc, elapsed)),
+            f"{skips[0]} files, {skips[1]} folders" if any(skips) else "-",
+            Text(message, style="red") if message else "",
+        )
+    return table
+
+
+def show(mountpoints: list[Path], once: bool, as_json: bool, interval: float, console: Console) -> int:
+    """Print a snapshot (``once``/``as_json``) or a live view until interrupted."""
+    if as_json:
+        snapshot = [{"mountpoint": str(mp), "requests": collect(mp)} for mp in mountpoints]
+        console.print_json(json.dumps(snapshot))
+        return 0
+
+    def frame() -> Group:
+        return Group(*(render(mp, collect(mp)) for mp in mountpoints))
+
+    if once:
+        console.print(frame())
+        return 0
+    try:
+        with Live(frame(), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame())
+    except KeyboardInterrupt:
+        return 0

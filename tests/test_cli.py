@@ -1,0 +1,224 @@
+"""The day-one commands against real mounts: request, status, ls, config, fstab, systemd."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from boxzipfs.local_server import LocalServer
+from tests.conftest import StartServer
+from tests.helpers import expected_members, file_id, zip_contents
+
+pytestmark = pytest.mark.mount
+REPO = Path(__file__).resolve().parents[1]
+
+
+def boxzipfs(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "boxzipfs", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_request_add_and_rm(tree: tuple[Path, dict[str, bytes]], mount) -> None:
+    root, files = tree
+    mp = mount("--local", str(root))
+    docs, top = f"folder:{file_id(root, 'docs')}", f"file:{file_id(root, 'top.txt')}"
+    added = boxzipfs("request", "add", mp, "both", docs, top, "--name", "Both", "--allow-skips")
+    assert added.returncode == 0, added.stderr
+    definition = json.loads((mp / "both" / "request.json").read_text())
+    assert definition["download_file_name"] == "Both" and definition["allow_skips"] is True
+    members = zip_contents((mp / "both" / "request.zip").read_bytes())
+    assert members == expected_members(root, "docs") | {"top.txt": files["top.txt"]}
+
+    bad_item = boxzipfs("request", "add", mp, "bad", "folder:abc")
+    assert bad_item.returncode == 1
+    assert "is not of the form folder:ID or file:ID" in bad_item.stderr
+    bad_name = boxzipfs("request", "add", mp, ".hidden", docs)
+    assert bad_name.returncode == 1 and "cannot name a request" in bad_name.stderr
+    too_many = boxzipfs("request", "add", mp, "many", *(f"file:{i}" for i in range(10_001)))
+    assert too_many.returncode == 1 and "at most 10000" in too_many.stderr
+
+    removed = boxzipfs("request", "rm", mp, "both")
+    assert removed.returncode == 0
+    assert not (mp / "both").exists()
+    missing = boxzipfs("request", "rm", mp, "both")
+    assert missing.returncode == 1 and "no request 'both'" in missing.stderr
+
+
+def test_request_rm_of_a_busy_request_says_so(
+    tree: tuple[Path, dict[str, bytes]], start_server: StartServer, mount
+) -> None:
+    root, _ = tree
+    server = start_server(root, "--throttle", "100000", "--chunk-size", "16K")
+    mp = mount("--api-url", server.url, env={"BOX_ACCESS_TOKEN": server.token})
+    assert boxzipfs("request", "add", mp, "slow", f"folder:{file_id(root, 'docs')}").returncode == 0
+    with (mp / "slow" / "request.zip").open("rb", buffering=0) as handle:
+        handle.read(100)
+        busy = boxzipfs("request", "rm", mp, "slow")
+        assert busy.returncode == 1 and "being downloaded or read" in busy.stderr
+    assert (mp / "slow").is_dir()
+
+
+def test_status_once_json_and_live(tree: tuple[Path, dict[str, bytes]], mount) -> None:
+    root, _ = tree
+    mp = mount("--local", str(root))
+    assert boxzipfs("request", "add", mp, "docs", f"folder:{file_id(root, 'docs')}").returncode == 0
+    assert boxzipfs("request", "add", mp, "broken", "folder:0").returncode == 0
+    (mp / "docs" / "request.zip").read_bytes()
+    with pytest.raises(OSError):
+        (mp / "broken" / "request.zip").read_bytes()
+
+    snapshot = boxzipfs("status", mp, "--json")
+    assert snapshot.returncode == 0
+    (entry,) = json.loads(snapshot.stdout)
+    by_name = {r["name"]: r for r in entry["requests"]}
+    for name in ("docs", "broken"):
+        on_disk = json.loads((mp / name / "status.json").read_text())
+        assert by_name[name]["phase"] == on_disk["phase"]
+    assert (by_name["docs"]["phase"], by_name["docs"]["downloaded_file_count"]) == ("succeeded", 3)
+    assert by_name["broken"]["error"]["box"]["code"] == "bad_request"
+
+    once = boxzipfs("status", mp, "--once")
+    assert once.returncode == 0
+    assert "docs" in once.stdout and "succeeded" in once.stdout and "3/3" in once.stdout
+    assert "broken" in once.stdout and "failed" in once.stdout and "bad_request" in once.stdout
+
+    live = subprocess.Popen(
+        [sys.executable, "-m", "boxzipfs", "status", str(mp), "--interval", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+    live.send_signal(signal.SIGINT)
+    out, _ = live.communicate(timeout=10)
+    assert live.returncode == 0
+    assert "succeeded" in out
+
+
+def test_ls_lists_every_page(tmp_path: Path, start_server: StartServer) -> None:
+    root = tmp_path / "box"
+    (root / "many").mkdir(parents=True)
+    for i in range(1203):
+        (root / "many" / f"f{i:04d}.txt").write_text("x" * (i % 7))
+    server = start_server(root)
+    listed = boxzipfs(
+        "ls", file_id(root, "many"), "--api-url", server.url, "--json", env={"BOX_ACCESS_TOKEN": server.token}
+    )
+    assert listed.returncode == 0, listed.stderr
+    entries = json.loads(listed.stdout)
+    assert [e["name"] for e in entries] == [f"f{i:04d}.txt" for i in range(1203)]
+    assert entries[8]["size"] == 1 and entries[8]["id"] == file_id(root, "many/f0008.txt")
+    table = boxzipfs("ls", "--local", root)
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[1].split() == [file_id(root, "many"), "folder", "-", "many"]
+    unauthorized = boxzipfs("ls", "--api-url", server.url, env={"BOX_ACCESS_TOKEN": "wrong"})
+    assert unauthorized.returncode == 1 and "401" in unauthorized.stderr
+
+
+def test_config_show_masks_secrets_and_config_drives_the_mount(
+    tree: tuple[Path, dict[str, bytes]], server: LocalServer, tmp_path: Path
+) -> None:
+    from tests.mounting import mounted
+
+    root, _ = tree
+    token_file = tmp_path / "token"
+    token_file.write_text(server.token)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'api_url = "{server.url}"\n[auth]\ntoken_file = "{token_file}"\nclient_secret = "very-secret"\n'
+        f"[mount]\nwait_for_size = true\nmax_downloads = 2\n"
+        f'[requests.photos]\nitems = ["folder:{file_id(root, "photos")}"]\n'
+    )
+    shown = boxzipfs("config", "show", "--config", config, "--api-url", "http://override:1")
+    assert shown.returncode == 0
+    settings = json.loads(shown.stdout)
+    assert settings["api_url"] == "http://override:1"
+    assert settings["client_secret"] == "***" and "very-secret" not in shown.stdout
+    assert settings["max_downloads"] == 2 and settings["wait_for_size"] is True
+
+    with mounted(
+        tmp_path / "mnt", ["--config", str(config), "--state-dir", str(tmp_path / "st")], tmp_path / "log"
+    ):
+        request = tmp_path / "mnt" / "photos"
+        assert (request / "request.zip").stat().st_size > 0  # wait_for_size from the config
+        assert zip_contents((request / "request.zip").read_bytes()) == expected_members(root, "photos")
+    assert server.token not in (tmp_path / "log").read_text()
+
+
+def test_fstab_entry_mounts_through_the_fuse_helper(
+    tree: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    root, _ = tree
+    if not Path("/usr/local/bin/boxzipfs").exists():
+        pytest.fail("scripts/bootstrap links boxzipfs into /usr/local/bin for mount(8)")
+    mp = tmp_path / "fstab-mnt"
+    mp.mkdir()
+    fstab = tmp_path / "fstab"
+    fstab.write_text(
+        f"local:{root} {mp} fuse.boxzipfs state_dir={tmp_path / 'st'},cache_dir={tmp_path / 'c'},"
+        f"cache_size=1G,noauto,_netdev 0 0\n"
+    )
+    done = subprocess.run(
+        ["mount", "-T", str(fstab), str(mp)], capture_output=True, text=True, timeout=60, check=False
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        line = next(m for m in Path("/proc/mounts").read_text().splitlines() if f" {mp} " in m)
+        assert line.split()[2] == "fuse.boxzipfs"
+        (mp / "docs").mkdir()
+        (mp / "docs" / "request.json").write_text(
+            json.dumps({"items": [{"type": "folder", "id": file_id(root, "docs")}]})
+        )
+        assert zip_contents((mp / "docs" / "request.zip").read_bytes()) == expected_members(root, "docs")
+    finally:
+        assert subprocess.run(["umount", str(mp)], check=False).returncode == 0
+    assert not os.path.ismount(mp)
+
+
+def test_systemd_unit_commands_mount_and_stop(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    """Runs the unit's ExecStartPre/ExecStart/ExecStop as systemd would (Type=simple)."""
+    root, _ = tree
+    unit = (REPO / "contrib" / "systemd" / "boxzipfs.service").read_text()
+    mp, config = tmp_path / "box-mnt", tmp_path / "config.toml"
+    config.write_text(
+        f'local = "{root}"\n[mount]\nstate_dir = "{tmp_path / "st"}"\ncache_dir = "{tmp_path / "c"}"\n'
+    )
+    commands = {}
+    for line in unit.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("Exec"):
+            value = value.replace("/usr/local/bin/boxzipfs", f"{sys.executable} -m boxzipfs")
+            value = value.replace("/etc/boxzipfs/config.toml", str(config)).replace("/mnt/box", str(mp))
+            commands[key] = shlex.split(value)
+    assert subprocess.run(commands["ExecStartPre"], check=False).returncode == 0
+    service = subprocess.Popen(commands["ExecStart"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(mp):
+            assert service.poll() is None and time.monotonic() < deadline, "the service did not mount"
+            time.sleep(0.05)
+        (mp / "top").mkdir()
+        (mp / "top" / "request.json").write_text(
+            json.dumps({"items": [{"type": "folder", "id": file_id(root, "photos")}]})
+        )
+        assert zip_contents((mp / "top" / "request.zip").read_bytes()) == expected_members(root, "photos")
+        assert subprocess.run(commands["ExecStop"], check=False).returncode == 0
+        assert service.wait(15) == 0
+    finally:
+        if os.path.ismount(mp):
+            subprocess.run(["fusermount", "-u", "-z", str(mp)], check=False)
+        if service.poll() is None:
+            service.kill()
+        service.wait()
+        if service.stderr:
+            service.stderr.close()
