@@ -283,3 +283,20 @@ def test_no_secret_reaches_logs_or_reprs(
     assert "zip_downloads/***" in caplog.text  # httpx did log the request, redacted
     assert server.token not in Path(f"/proc/{server.process.pid}/cmdline").read_text()
     assert os.environ.get("BOXZIPFS_SERVE_TOKENS") is None
+
+
+def test_auth_from_env_picks_the_configured_grant(tmp_path: Path) -> None:
+    from boxzipfs.client.auth import auth_from_env
+
+    http = httpx.Client()
+    token_file = tmp_path / "token"
+    token_file.write_text("file-token\n")
+    assert auth_from_env(http, "http://box", {"BOX_ACCESS_TOKEN": "t"}).token() == "t"
+    assert auth_from_env(http, "http://box", {"BOX_TOKEN_FILE": str(token_file)}).token() == "file-token"
+    refresh = {"BOX_CLIENT_ID": "c", "BOX_CLIENT_SECRET": "s", "BOX_REFRESH_TOKEN_STORE": str(tmp_path / "r")}
+    assert isinstance(auth_from_env(http, "http://box", refresh), RefreshTokenAuth)
+    ccg = {"BOX_CLIENT_ID": "c", "BOX_CLIENT_SECRET": "s", "BOX_SUBJECT_TYPE": "user", "BOX_SUBJECT_ID": "7"}
+    assert isinstance(auth_from_env(http, "http://box", ccg), ClientCredentialsAuth)
+    with pytest.raises(AuthError, match="no Box credentials"):
+        auth_from_env(http, "http://box", {})
+    http.close()
