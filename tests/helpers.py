@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -60,3 +61,12 @@ def bearer(token: str) -> dict[str, str]:
 
 def create(http: httpx.Client, url: str, token: str, body: object) -> httpx.Response:
     return http.post(f"{url}/2.0/zip_downloads", json=body, headers=bearer(token))
+
+
+OAUTH_CLIENT = {"client_id": "cid", "client_secret": "cs", "user_id": "7", "enterprise_id": "500"}
+
+
+def write_users(path: Path, users: list[dict[str, object]] | None = None, clients: bool = False) -> Path:
+    """A server users file; ``clients`` adds the OAuth client cid/cs (user 7, enterprise 500)."""
+    path.write_text(json.dumps({"users": users or [], "clients": [OAUTH_CLIENT] if clients else []}))
+    return path

@@ -33,7 +33,7 @@ from boxzipfs.errors import (
 from boxzipfs.local_server import LocalServer
 from boxzipfs.models import ZipDownload, ZipItem, ZipRequest
 from tests.conftest import StartServer
-from tests.helpers import expected_members, file_id, zip_contents
+from tests.helpers import expected_members, file_id, write_users, zip_contents
 
 
 def client_for(server: LocalServer, http: httpx.Client, **kwargs: object) -> BoxClient:
@@ -176,16 +176,8 @@ def test_refresh_token_rotates_and_is_persisted_before_use(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client, tmp_path: Path
 ) -> None:
     root, _ = tree
-    users = tmp_path / "users.json"
-    users.write_text(
-        json.dumps(
-            {
-                "users": [{"id": "7", "refresh_tokens": ["first-refresh"]}],
-                "clients": [
-                    {"client_id": "cid", "client_secret": "cs", "user_id": "7", "enterprise_id": "500"}
-                ],
-            }
-        )
+    users = write_users(
+        tmp_path / "users.json", [{"id": "7", "refresh_tokens": ["first-refresh"]}], clients=True
     )
     server = start_server(root, "--users", str(users), "--token-ttl", "1")
     store = tmp_path / "state" / "refresh.json"

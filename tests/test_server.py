@@ -12,7 +12,7 @@ import pytest
 
 from boxzipfs.local_server import LocalServer
 from tests.conftest import StartServer
-from tests.helpers import bearer, create, expected_members, file_id, zip_contents
+from tests.helpers import bearer, create, expected_members, file_id, write_users, zip_contents
 
 CLIENT_ERROR_KEYS = {"type", "status", "code", "message", "request_id", "help_url", "context_info"}
 
@@ -265,9 +265,8 @@ def test_concurrency_limits_per_user_and_enterprise(
 def test_items_gone_or_forbidden_after_create_are_skipped_and_counted(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client, tmp_path: Path
 ) -> None:
-    root, files = tree
-    users = tmp_path / "users.json"
-    users.write_text(json.dumps({"users": [{"id": "7", "tokens": ["alice"]}]}))
+    root, _ = tree
+    users = write_users(tmp_path / "users.json", [{"id": "7", "tokens": ["alice"]}])
     server = start_server(root, "--users", str(users))
     info = create(http, server.url, "alice", folder_body(root, "docs")).json()
     (root / "docs" / "readme.txt").unlink()
@@ -282,24 +281,13 @@ def test_items_gone_or_forbidden_after_create_are_skipped_and_counted(
         "skipped_folder_count": 2,
         "state": "succeeded",
     }
-    del files
 
 
 def test_token_endpoint_rotates_refresh_tokens_and_expires_access(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client, tmp_path: Path
 ) -> None:
     root, _ = tree
-    users = tmp_path / "users.json"
-    users.write_text(
-        json.dumps(
-            {
-                "users": [{"id": "7", "refresh_tokens": ["r0"]}],
-                "clients": [
-                    {"client_id": "cid", "client_secret": "cs", "user_id": "7", "enterprise_id": "500"}
-                ],
-            }
-        )
-    )
+    users = write_users(tmp_path / "users.json", [{"id": "7", "refresh_tokens": ["r0"]}], clients=True)
     server = start_server(root, "--users", str(users), "--token-ttl", "1")
     form = {"grant_type": "refresh_token", "refresh_token": "r0", "client_id": "cid", "client_secret": "cs"}
     answer = http.post(f"{server.url}/oauth2/token", data=form).json()
