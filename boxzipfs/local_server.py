@@ -6,12 +6,26 @@ through its environment, never its arguments.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 class ServerStartError(RuntimeError):
@@ -61,6 +75,7 @@ def start_local_server(
         stderr=stderr,
         stdin=subprocess.DEVNULL,
         env=child_env,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks taken
     )
     assert process.stdout is not None
     line = process.stdout.readline().decode().strip()

@@ -216,3 +216,39 @@ def test_box_429_is_waited_out_then_past_the_deadline_is_queue_timeout(
             doomed.wait_started()
         impatient.release(doomed)
         held.close()
+
+
+def test_completed_spools_are_bounded_by_cache_size_least_recently_used_first(
+    tmp_path: Path, start_server: StartServer, make_manager
+) -> None:
+    root = tmp_path / "lru"
+    for name in ("a", "b", "c"):
+        (root / name).mkdir(parents=True)
+        (root / name / "data.bin").write_bytes(name.encode() * 100_000)
+    server = start_server(root)
+    leftover = tmp_path / "cache" / "000009-old.spool"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"from a killed run")
+    manager = make_manager(server, cache_size=250_000, reuse_seconds=300.0)
+    assert not leftover.exists()  # cleaned at start
+    specs = {name: folder_spec(root, name) for name in ("a", "b", "c")}
+
+    def fetch(name: str) -> ArchiveDownload:
+        download = manager.acquire(name, specs[name])
+        read_all(download)
+        manager.release(download)
+        download.join(5)
+        time.sleep(0.05)  # the watcher caches it
+        return download
+
+    a, b = fetch("a"), fetch("b")
+    assert manager.completed("a", specs["a"]) is a and manager.completed("b", specs["b"]) is b
+    manager.release(manager.acquire("a", specs["a"]))  # a is now the most recently used
+    fetch("c")  # 3 x 100 KB > 250 KB: the least recently used goes
+    assert manager.completed("b", specs["b"]) is None
+    assert not b.spool.path.exists()
+    assert manager.completed("a", specs["a"]) is a
+    assert manager.completed("c", specs["c"]) is not None
+    assert len(list((tmp_path / "cache").glob("*.spool"))) == 2
+    manager.shutdown()
+    assert not (tmp_path / "cache").exists()  # cleaned at unmount

@@ -39,7 +39,7 @@ class ManagerSettings:
 
 
 class _SpoolCache(LRUCache[int, ArchiveDownload]):
-    """Completed downloads by id, sized by spool bytes; evictions go to ``on_evict``."""
+    """Completed downloads by serial, sized by spool bytes; evictions go to ``on_evict``."""
 
     def __init__(self, maxsize: int, on_evict: Callable[[ArchiveDownload], None]) -> None:
         super().__init__(maxsize, getsizeof=lambda d: max(1, d.spool.length))
@@ -51,6 +51,15 @@ class _SpoolCache(LRUCache[int, ArchiveDownload]):
         return key, download
 
 
+@dataclass(eq=False)
+class _Tracked:
+    """The manager's bookkeeping for one download whose spool still exists."""
+
+    serial: int
+    readers: int = 0
+    retired: bool = False  # no new reader may join; the spool goes with the last reader
+
+
 class DownloadManager:
     """Shares downloads between readers, queues them, and caches completed spools."""
 
@@ -60,10 +69,9 @@ class DownloadManager:
         self.slots = SlotQueue(settings.max_downloads)
         self._lock = threading.RLock()
         self._latest: dict[str, ArchiveDownload] = {}
-        self._readers: dict[int, int] = {}
-        self._retired: set[int] = set()
+        self._tracked: dict[ArchiveDownload, _Tracked] = {}
         self._cache = _SpoolCache(settings.cache_size, self._retire)
-        self._ids = itertools.count(1)
+        self._serials = itertools.count(1)
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         clean_spools(settings.cache_dir)
 
@@ -75,19 +83,18 @@ class DownloadManager:
             self._sweep()
             current = self._latest.get(name)
             if current is not None and self._reusable(current, spec):
-                self._cache.get(id(current))  # marks it most recently used
+                self._touch(current)
             else:
                 current = self._start(name, spec)
-            self._readers[id(current)] = self._readers.get(id(current), 0) + 1
+            self._tracked[current].readers += 1
             return current
 
     def release(self, download: ArchiveDownload) -> None:
         with self._lock:
-            key = id(download)
-            self._readers[key] = self._readers.get(key, 1) - 1
-            if self._readers[key] <= 0:
-                self._readers.pop(key, None)
-                if key in self._retired:
+            tracked = self._tracked.get(download)
+            if tracked is not None:
+                tracked.readers -= 1
+                if tracked.readers <= 0 and tracked.retired:
                     self._discard(download)
             self._sweep()
 
@@ -106,7 +113,8 @@ class DownloadManager:
 
     def readers(self, download: ArchiveDownload) -> int:
         with self._lock:
-            return self._readers.get(id(download), 0)
+            tracked = self._tracked.get(download)
+            return tracked.readers if tracked else 0
 
     def busy(self, name: str) -> bool:
         with self._lock:
@@ -122,11 +130,14 @@ class DownloadManager:
                 self._retire(current)
 
     def on_finished(self, download: ArchiveDownload) -> None:
-        """Called by the download thread at its end: cache a success, retire a failure."""
+        """Called when a download thread ends: cache a success, retire a failure."""
         with self._lock:
-            if download.phase is Phase.SUCCEEDED and self._latest.get(download.name) is download:
+            tracked = self._tracked.get(download)
+            if tracked is None:
+                return
+            if download.phase is Phase.SUCCEEDED and not tracked.retired:
                 try:
-                    self._cache[id(download)] = download
+                    self._cache[tracked.serial] = download
                 except ValueError:  # larger than the whole cache: keep only while read
                     self._retire(download)
             else:
@@ -136,14 +147,14 @@ class DownloadManager:
         """Cancel everything and delete every spool."""
         self.slots.close()
         with self._lock:
-            downloads = list(self._latest.values())
+            downloads = list(self._tracked)
             for download in downloads:
                 download.cancel()
         for download in downloads:
             download.join(timeout=5)
         with self._lock:
-            for download in list(self._latest.values()) + list(self._cache.values()):
-                download.spool.discard()
+            for download in list(self._tracked):
+                self._discard(download)
             self._latest.clear()
             self._cache.clear()
         shutil.rmtree(self.settings.cache_dir, ignore_errors=True)
@@ -151,7 +162,8 @@ class DownloadManager:
     # -- internals ----------------------------------------------------------------
 
     def _reusable(self, download: ArchiveDownload, spec: RequestSpec) -> bool:
-        if download.spec != spec or id(download) in self._retired:
+        tracked = self._tracked.get(download)
+        if tracked is None or tracked.retired or download.spec != spec:
             return False
         if download.phase is Phase.FAILED:
             return False
@@ -160,15 +172,22 @@ class DownloadManager:
             return time.monotonic() - finished < self.settings.reuse_seconds
         return True
 
+    def _touch(self, download: ArchiveDownload) -> None:
+        """Mark a cached download most recently used (LRUCache reorders on __getitem__ only)."""
+        serial = self._tracked[download].serial
+        if serial in self._cache:
+            self._cache[serial]
+
     def _start(self, name: str, spec: RequestSpec) -> ArchiveDownload:
         previous = self._latest.get(name)
         if previous is not None:
             self._retire(previous)
-        serial = next(self._ids)
+        serial = next(self._serials)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
         path = self.settings.cache_dir / f"{serial:06d}-{safe}.spool"
         download = ArchiveDownload(name, spec, self.client, self.slots, path, self.settings.download)
         self._latest[name] = download
+        self._tracked[download] = _Tracked(serial)
         watcher = threading.Thread(target=self._watch, args=(download,), daemon=True)
         download.start()
         watcher.start()
@@ -180,21 +199,26 @@ class DownloadManager:
 
     def _retire(self, download: ArchiveDownload) -> None:
         """No new reader may use it; its spool goes when the last reader releases."""
-        key = id(download)
-        self._retired.add(key)
-        self._cache.pop(key, None)
-        if self._readers.get(key, 0) == 0 and download.done:
+        tracked = self._tracked.get(download)
+        if tracked is None:
+            return
+        tracked.retired = True
+        self._cache.pop(tracked.serial, None)
+        if tracked.readers <= 0 and download.done:
             self._discard(download)
 
     def _discard(self, download: ArchiveDownload) -> None:
-        self._retired.discard(id(download))
+        tracked = self._tracked.pop(download, None)
+        if tracked is not None:
+            self._cache.pop(tracked.serial, None)
         download.spool.discard()
 
     def _sweep(self) -> None:
         """Retire cached downloads whose reuse window has passed."""
         horizon = time.monotonic() - self.settings.reuse_seconds
-        for download in list(self._cache.values()):
-            if (download.finished_monotonic or 0.0) < horizon:
+        # Not self._cache.values(): reading an LRUCache through its mapping reorders it.
+        for download, tracked in list(self._tracked.items()):
+            if tracked.serial in self._cache and (download.finished_monotonic or 0.0) < horizon:
                 self._retire(download)
 
 
