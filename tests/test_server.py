@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -373,7 +374,6 @@ def test_streams_large_files_without_holding_them_in_memory(
             out.write(chunk)
     grew_mib = (_rss_peak_kib(server.process.pid) - before) / 1024
     assert grew_mib < 64, f"server RSS grew {grew_mib:.0f} MiB while streaming a 400 MiB file"
-    import zipfile
 
     with zipfile.ZipFile(archive) as z:
         (info_,) = z.infolist()
@@ -383,3 +383,39 @@ def test_streams_large_files_without_holding_them_in_memory(
             while chunk := member.read(1 << 20):
                 assert chunk == src.read(len(chunk))
     shutil.rmtree(root)
+
+
+def test_zip64_archive_beyond_4_gib(tmp_path: Path, start_server: StartServer, http: httpx.Client) -> None:
+    """A 4.2 GiB sparse file and a small one after it: sizes and offsets need ZIP64."""
+    root = tmp_path / "z64"
+    (root / "big").mkdir(parents=True)
+    with (root / "big" / "a-huge.bin").open("wb") as huge:
+        huge.truncate((4 << 30) + (200 << 20))
+        huge.seek(123_456_789)
+        huge.write(b"a marker in the middle")
+    (root / "big" / "z-after.txt").write_bytes(b"beyond four gigabytes")
+    server = start_server(root)
+    info = create(http, server.url, server.token, folder_body(root, "big")).json()
+    archive = tmp_path / "big.zip"
+    zero = bytes(1 << 20)
+    with http.stream("GET", info["download_url"]) as response, archive.open("wb") as out:
+        buffered = bytearray()
+        for chunk in response.iter_raw():
+            buffered += chunk
+            while len(buffered) >= len(zero):
+                piece, buffered = bytes(buffered[: len(zero)]), buffered[len(zero) :]
+                if piece == zero:
+                    out.seek(len(zero), 1)  # keep the copy sparse
+                else:
+                    out.write(piece)
+        out.write(buffered)
+        out.truncate()
+    with zipfile.ZipFile(archive) as z:
+        infos = {i.filename: i for i in z.infolist()}
+        assert infos["big/a-huge.bin"].file_size == (4 << 30) + (200 << 20)
+        assert infos["big/z-after.txt"].header_offset > 0xFFFFFFFF
+        assert z.read("big/z-after.txt") == b"beyond four gigabytes"
+        with z.open("big/a-huge.bin") as member:
+            member.seek(123_456_789)
+            assert member.read(22) == b"a marker in the middle"
+    assert http.get(info["status_url"], headers=bearer(server.token)).json()["state"] == "succeeded"
