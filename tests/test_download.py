@@ -219,7 +219,7 @@ def test_box_429_is_waited_out_then_past_the_deadline_is_queue_timeout(
 
 
 def test_completed_spools_are_bounded_by_cache_size_least_recently_used_first(
-    tmp_path: Path, start_server: StartServer, make_manager
+    tmp_path: Path, start_server: StartServer, make_manager, http: httpx.Client
 ) -> None:
     root = tmp_path / "lru"
     for name in ("a", "b", "c"):
@@ -250,5 +250,18 @@ def test_completed_spools_are_bounded_by_cache_size_least_recently_used_first(
     assert manager.completed("a", specs["a"]) is a
     assert manager.completed("c", specs["c"]) is not None
     assert len(list((tmp_path / "cache").glob("*.spool"))) == 2
+
+    # A streaming archive counts too: as it grows, completed spools make room.
+    http.put(f"{server.url}/_boxzipfs/faults", json={"throttle": 150_000}, headers=bearer(server.token))
+    growing = manager.acquire("b", specs["b"])
+    deadline = time.monotonic() + 5
+    while growing.spool.length < 60_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert growing.phase is Phase.STREAMING
+    assert manager.completed("a", specs["a"]) is None  # the least recently used made room
+    assert manager.completed("c", specs["c"]) is not None
+    read_all(growing)
+    manager.release(growing)
     manager.shutdown()
     assert not (tmp_path / "cache").exists()  # cleaned at unmount

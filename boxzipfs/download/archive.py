@@ -104,6 +104,7 @@ class ArchiveDownload:
         self._stop.set()
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for the download thread (``done`` tells whether it ended)."""
         self._thread.join(timeout)
 
     @property

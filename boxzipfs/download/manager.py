@@ -27,6 +27,7 @@ from boxzipfs.download.slots import SlotQueue
 from boxzipfs.models import RequestSpec
 
 log = logging.getLogger(__name__)
+BUDGET_CHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,23 @@ class DownloadManager:
         return download
 
     def _watch(self, download: ArchiveDownload) -> None:
+        """Keep the disk budget while it streams, then file it as finished."""
+        while not download.done:
+            download.join(BUDGET_CHECK_SECONDS)
+            self._enforce_budget()
         download.join()
         self.on_finished(download)
+
+    def _enforce_budget(self) -> None:
+        """Evict completed spools, least recently used first, while streaming ones grow.
+
+        Streaming spools themselves are never cut (their URL is one-shot), so an
+        archive bigger than the whole cache still streams; the cache then keeps nothing else.
+        """
+        with self._lock:
+            streaming = sum(d.spool.length for d in self._tracked if not d.done)
+            while len(self._cache) and self._cache.currsize + streaming > self.settings.cache_size:
+                self._cache.popitem()
 
     def _retire(self, download: ArchiveDownload) -> None:
         """No new reader may use it; its spool goes when the last reader releases."""
