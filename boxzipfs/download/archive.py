@@ -48,7 +48,7 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    buffer_size: int = 8 << 20
+    buffer_size: int = 4 << 20
     queue_deadline: float = 600.0
     status_interval: float = 1.0
     final_status_wait: float = 10.0
