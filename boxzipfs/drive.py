@@ -101,7 +101,7 @@ class Drive:
             match = BY_ID_NAME.fullmatch(key.name)
             if match is None:
                 return None
-            item = ZipItem(match.group(1), match.group(2))  # type: ignore[arg-type]
+            item = ZipItem.parse(f"{match.group(1)}:{match.group(2)}")
             return RequestSpec(ZipRequest((item,), f"{item.type}-{item.id}"))
         try:
             return self.store.get(key.name)

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import secrets
-import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
@@ -29,6 +26,7 @@ from boxzipfs.models import parse_zip_request
 from boxzipfs.server.accounts import Accounts, OAuthError, User
 from boxzipfs.server.archive import archive_chunks
 from boxzipfs.server.config import Faults, ServerConfig
+from boxzipfs.server.pipeline import file_chunks, in_thread
 from boxzipfs.server.store import LocalStore
 from boxzipfs.server.zips import ZipError, ZipJob, ZipRegistry
 
@@ -55,54 +53,6 @@ def client_error(status: int, code: str, message: str, headers: dict[str, str] |
 
 def _unauthorized() -> JSONResponse:
     return client_error(401, "unauthorized", "Unauthorized", {"WWW-Authenticate": 'Bearer realm="Service"'})
-
-
-_END = object()
-
-
-async def _in_thread(chunks: Iterable[bytes], depth: int = 4) -> AsyncIterator[bytes]:
-    """Produce a blocking iterator's chunks in a thread of its own, ``depth`` chunks ahead,
-    so building the next chunk overlaps with sending this one."""
-    pipe: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                pipe.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        iterator = iter(chunks)
-        try:
-            for chunk in iterator:
-                if not put(chunk):
-                    return
-            put(_END)
-        except BaseException as exc:
-            put(exc)
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    threading.Thread(target=produce, name="zip-producer", daemon=True).start()
-    try:
-        while (item := await anyio.to_thread.run_sync(pipe.get)) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-
-
-def _file_chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
-    with path.open("rb", buffering=0) as handle:
-        while chunk := handle.read(chunk_size):
-            yield chunk
 
 
 class BoxApp:
@@ -185,7 +135,7 @@ class BoxApp:
         chunks = archive_chunks(job, readable, self.config.chunk_size)
         sent, started, stalled, finished = 0, time.monotonic(), False, False
         try:
-            async for chunk in _in_thread(chunks):
+            async for chunk in in_thread(chunks):
                 if faults.cut_after is not None and sent + len(chunk) > faults.cut_after:
                     if faults.cut_after > sent:
                         yield chunk[: faults.cut_after - sent]
@@ -268,7 +218,7 @@ class BoxApp:
         if request.method == "PUT":
             try:
                 self.config.faults = Faults.from_json(json.loads(await request.body()))
-            except (ValueError, TypeError, KeyError, AssertionError) as exc:
+            except (ValueError, TypeError, KeyError) as exc:
                 return client_error(400, "bad_request", f"Invalid faults: {exc}")
         return JSONResponse(self.config.faults.to_json())
 
@@ -280,7 +230,7 @@ class BoxApp:
         if node is None:
             return client_error(404, "not_found", "Not Found")
         return StreamingResponse(
-            _in_thread(_file_chunks(node.path, self.config.chunk_size)),
+            in_thread(file_chunks(node.path, self.config.chunk_size)),
             media_type="application/octet-stream",
         )
 

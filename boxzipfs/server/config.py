@@ -63,13 +63,15 @@ class Faults:
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> Faults:
+        """Faults from the JSON of ``PUT /_boxzipfs/faults``; ValueError if malformed."""
         errors = obj.get("create_errors") or []
-        assert isinstance(errors, list)
+        if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
+            raise ValueError("create_errors must be a list of {status, retry_after, count}")
         return cls(
             cut_after=_opt_int(obj.get("cut_after")),
             throttle=_opt_float(obj.get("throttle")),
             stall_after=_opt_int(obj.get("stall_after")),
-            stall_seconds=float(obj.get("stall_seconds") or 0.0),  # type: ignore[arg-type]
+            stall_seconds=_opt_float(obj.get("stall_seconds")) or 0.0,
             create_errors=[
                 InjectedError(int(e["status"]), _opt_float(e.get("retry_after")), int(e.get("count", 1)))
                 for e in errors
@@ -78,11 +80,19 @@ class Faults:
 
 
 def _opt_int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number")
+    return int(value)
 
 
 def _opt_float(value: object) -> float | None:
-    return None if value is None else float(value)  # type: ignore[arg-type]
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
 
 
 @dataclass

@@ -66,9 +66,8 @@ class LocalStore:
         return None
 
     def _reindex(self) -> None:
-        index: dict[str, Path] = {}
-        for node in self.walk(self.node(self.root)):  # type: ignore[arg-type]
-            index[node.id] = node.path
+        root = self.node(self.root)
+        index = {node.id: node.path for node in self.walk(root)} if root else {}
         with self._lock:
             self._index = index
 
