@@ -445,3 +445,57 @@ def test_status_and_logs_never_hold_secrets(
             except OSError:
                 continue
             assert server.token.encode() not in cmdline
+
+
+def test_status_json_polls_box_at_most_about_once_a_second(
+    tree: tuple[Path, dict[str, bytes]], start_server: StartServer, mount: Mount, http: httpx.Client
+) -> None:
+    root, _ = tree
+    server = start_server(root, "--throttle", "150000", "--chunk-size", "16K")
+    mp = mount("--api-url", server.url, env={"BOX_ACCESS_TOKEN": server.token})
+    request = define(mp, "docs", {"items": folder_items(root, "docs")})
+    with (request / "request.zip").open("rb", buffering=0) as handle:
+        first = handle.read(1000)
+        before = http.get(f"{server.url}/_boxzipfs/stats", headers=bearer(server.token)).json()[
+            "status_reads"
+        ]
+        started = time.monotonic()
+        reads = 0
+        while time.monotonic() - started < 1.5:
+            assert status(request)["phase"] == "streaming"
+            reads += 1
+        after = http.get(f"{server.url}/_boxzipfs/stats", headers=bearer(server.token)).json()["status_reads"]
+        assert reads > 20
+        assert 1 <= after - before <= 3
+        assert zip_contents(first + handle.readall()) == expected_members(root, "docs")
+
+
+def test_a_stalled_stream_is_broken_after_the_stall_timeout(
+    tree: tuple[Path, dict[str, bytes]], start_server: StartServer, mount: Mount
+) -> None:
+    root, _ = tree
+    server = start_server(root, "--stall-after", "50000", "--stall-seconds", "4", "--chunk-size", "16K")
+    mp = mount("--api-url", server.url, "--stall-timeout", "1", env={"BOX_ACCESS_TOKEN": server.token})
+    request = define(mp, "docs", {"items": folder_items(root, "docs")})
+    started = time.monotonic()
+    assert open_errno(request / "request.zip") == errno.EIO
+    assert time.monotonic() - started < 3.5
+    error = status(request)["error"]
+    assert isinstance(error, dict)
+    assert (error["type"], error["errno"]) == ("StreamBroken", "EIO")
+    assert "ReadTimeout" in str(error["message"])
+
+
+def test_foreground_mount_unmounts_on_sigint(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    import signal
+
+    from tests.mounting import mounted
+
+    root, _ = tree
+    with mounted(
+        tmp_path / "m", ["--local", str(root), "--cache-dir", str(tmp_path / "c")], tmp_path / "log"
+    ) as process:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(15) == 0
+        assert not os.path.ismount(tmp_path / "m")
+    assert not (tmp_path / "c").exists()  # spools removed at unmount

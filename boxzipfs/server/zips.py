@@ -91,6 +91,7 @@ class ZipRegistry:
         self._lock = threading.Lock()
         self.created = 0
         self.started = 0
+        self.status_reads = 0
 
     def create(self, user: User, request: ZipRequest) -> ZipJob:
         """Validate and plan an archive, or raise ZipError as Box would."""
@@ -220,6 +221,7 @@ class ZipRegistry:
     def status(self, status_id: str, user: User) -> ZipStatus:
         """Live status: 404 before the download starts and after status_ttl."""
         with self._lock:
+            self.status_reads += 1
             job = self._by_status.get(status_id)
         if job is None or job.started is None or time.monotonic() > job.started + self.config.status_ttl:
             raise ZipError(404, "not_found", "No status for this zip download")
@@ -228,10 +230,11 @@ class ZipRegistry:
         return job.status()
 
     def stats(self) -> dict[str, int]:
-        """Counters for tests and benchmarks: creates, started downloads, active downloads."""
+        """Counters for tests and benchmarks: creates, started and active downloads, status reads."""
         with self._lock:
             return {
                 "creates": self.created,
                 "downloads_started": self.started,
+                "status_reads": self.status_reads,
                 "active_downloads": sum(self._active.values()),
             }
