@@ -499,3 +499,28 @@ def test_foreground_mount_unmounts_on_sigint(tree: tuple[Path, dict[str, bytes]]
         assert process.wait(15) == 0
         assert not os.path.ismount(tmp_path / "m")
     assert not (tmp_path / "c").exists()  # spools removed at unmount
+
+
+def test_mounts_are_private_unless_allow_other(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    import tempfile
+
+    from tests.mounting import mounted
+
+    root, _ = tree
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ls"]
+    public = Path(tempfile.mkdtemp(prefix="boxzipfs-test-"))  # reachable by other users, unlike tmp_path
+    try:
+        public.chmod(0o755)
+        for options, visible in (([], False), (["-o", "allow_other"], True)):
+            mp = public / f"mnt{len(options)}"
+            args = ["--local", str(root), "--state-dir", str(tmp_path / "st"), *options]
+            with mounted(mp, args, tmp_path / "log"):
+                listing = run(*as_nobody, mp)
+                if visible:
+                    assert listing.returncode == 0, listing.stderr
+                    assert listing.stdout.split() == [b"by-id"]
+                else:
+                    assert listing.returncode != 0 and b"Permission denied" in listing.stderr
+                    assert run("ls", mp).returncode == 0  # the owner sees it
+    finally:
+        shutil.rmtree(public, ignore_errors=True)
