@@ -34,6 +34,7 @@ class DefinitionStore:
         self.root = state_dir / "requests"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._parsed: dict[str, tuple[tuple[int, int], RequestSpec]] = {}
 
     def names(self) -> list[str]:
         with self._lock:
@@ -53,12 +54,22 @@ class DefinitionStore:
             shutil.rmtree(self.root / name)
 
     def get(self, name: str) -> RequestSpec | None:
-        """The stored definition, or None if the directory has none yet (or is gone)."""
+        """The stored definition, or None if the directory has none yet (or is gone).
+
+        Parsed once per version of the file: getattr asks for it on every lookup.
+        """
+        path = self.root / name / "request.json"
         try:
-            data = (self.root / name / "request.json").read_bytes()
+            st = path.stat()
+            version = (st.st_ino, st.st_mtime_ns)  # each atomic write makes a new inode
+            cached = self._parsed.get(name)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            spec = parse_request_spec(path.read_bytes())
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return parse_request_spec(data)
+        self._parsed[name] = (version, spec)
+        return spec
 
     def raw(self, name: str) -> bytes:
         try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from boxzipfs.definitions import DefinitionStore
 from boxzipfs.download.archive import ArchiveDownload
 from boxzipfs.download.manager import DownloadManager
-from boxzipfs.errors import BoxZipError, RequestInvalid
+from boxzipfs.errors import Refused, RequestInvalid
 from boxzipfs.models import (
     RequestSpec,
     ZipItem,
@@ -31,14 +31,6 @@ log = logging.getLogger(__name__)
 
 BY_ID = "by-id"
 BY_ID_NAME = re.compile(r"(folder|file)-(\d+)")
-
-
-class DriveError(BoxZipError):
-    """A filesystem-level refusal with its own errno (EBUSY, EEXIST, ...)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.errno = code
 
 
 @dataclass(frozen=True)
@@ -82,13 +74,13 @@ class Drive:
         try:
             self.store.create(name)
         except FileExistsError:
-            raise DriveError(errno.EEXIST, f"request {name!r} exists") from None
+            raise Refused(errno.EEXIST, f"request {name!r} exists") from None
 
     def remove(self, name: str) -> None:
         if not self.store.exists(name):
-            raise DriveError(errno.ENOENT, f"no request {name!r}")
+            raise Refused(errno.ENOENT, f"no request {name!r}")
         if self.manager.busy(name):
-            raise DriveError(errno.EBUSY, f"request {name!r} is being downloaded or read")
+            raise Refused(errno.EBUSY, f"request {name!r} is being downloaded or read")
         self.manager.forget(name)
         self.store.remove(name)
         with self._lock:
@@ -152,7 +144,7 @@ class Drive:
     def _require_spec(self, key: RequestKey) -> RequestSpec:
         spec = self.spec(key)
         if spec is None:
-            raise DriveError(errno.ENOENT, f"request {key.label} has no definition yet")
+            raise Refused(errno.ENOENT, f"request {key.label} has no definition yet")
         return spec
 
     def archive_size(self, key: RequestKey) -> int | None:

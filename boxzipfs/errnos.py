@@ -12,6 +12,7 @@ from boxzipfs.errors import (
     LimitExceeded,
     NotFound,
     QueueTimeout,
+    Refused,
     RequestInvalid,
     RequestTooLarge,
     TooManyRequests,
@@ -36,6 +37,8 @@ ERRNO_TABLE: tuple[tuple[type[BaseException], int], ...] = (
 
 def errno_for(exc: BaseException) -> int:
     """The errno for ``exc``; anything unexpected is EIO."""
+    if isinstance(exc, Refused):
+        return exc.errno
     for cls, code in ERRNO_TABLE:
         if isinstance(exc, cls):
             return code

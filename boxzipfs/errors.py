@@ -16,7 +16,8 @@
     │   └── StreamBroken        a zip content stream ended before its true end
     ├── DownloadUrlUsed         a one-shot download URL was asked for a second time
     ├── ArchiveIncomplete       the archive ended but Box skipped items or failed it
-    └── QueueTimeout            waited past the deadline for a download slot (429s)
+    ├── QueueTimeout            waited past the deadline for a download slot (429s)
+    └── Refused                 a filesystem-level refusal that names its errno (EBUSY, EEXIST)
 
 Messages never contain tokens or download URLs: they are built from Box's own fields.
 """
@@ -140,3 +141,11 @@ def api_error(
     else:
         cls = BoxAPIError
     return cls(status, code, message, request_id, retry_after)
+
+
+class Refused(BoxZipError):
+    """A filesystem-level refusal that carries its own errno (EBUSY, EEXIST, ENOENT)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.errno = code

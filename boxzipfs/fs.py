@@ -29,7 +29,7 @@ from typing import Any
 from fuse import FuseOSError, Operations
 
 from boxzipfs.download.archive import ArchiveDownload
-from boxzipfs.drive import BY_ID, Drive, DriveError, RequestKey
+from boxzipfs.drive import BY_ID, Drive, RequestKey
 from boxzipfs.errnos import errno_for
 from boxzipfs.errors import BoxZipError
 
@@ -110,7 +110,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         except FuseOSError:
             raise
         except BoxZipError as exc:
-            code = exc.errno if isinstance(exc, DriveError) else errno_for(exc)
+            code = errno_for(exc)
             log.info("%s %s: %s -> %s", op, args[0] if args else "", exc, errno.errorcode.get(code))
             raise FuseOSError(code) from None
         except Exception:

@@ -93,3 +93,7 @@ def test_item_parse() -> None:
 )
 def test_errno_table(exc: BaseException, code: int) -> None:
     assert errno_for(exc) == code
+
+
+def test_refusals_carry_their_own_errno() -> None:
+    assert errno_for(errors.Refused(errno.EBUSY, "busy")) == errno.EBUSY
