@@ -222,3 +222,24 @@ def test_systemd_unit_commands_mount_and_stop(tree: tuple[Path, dict[str, bytes]
         service.wait()
         if service.stderr:
             service.stderr.close()
+
+
+def test_unmount_refuses_a_busy_mount_and_lazy_detaches_it(
+    tree: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    from tests.mounting import mounted
+
+    root, _ = tree
+    mp = tmp_path / "busy"
+    with mounted(
+        mp, ["--local", str(root), "--state-dir", str(tmp_path / "st")], tmp_path / "log"
+    ) as process:
+        handle = os.open(mp / "by-id", os.O_RDONLY)  # an open directory keeps the mount busy
+        try:
+            busy = boxzipfs("unmount", mp)
+            assert busy.returncode != 0 and os.path.ismount(mp)
+            assert boxzipfs("unmount", mp, "--lazy").returncode == 0
+            assert not os.path.ismount(mp)
+        finally:
+            os.close(handle)
+        assert process.wait(15) == 0
