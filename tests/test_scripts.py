@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,27 @@ def test_benchmarks_print_their_figures() -> None:
     assert "archive MB/s" in server and "ratio" in server
     mount = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss")
     assert "mount dd MB/s" in mount and "TTFB" in mount
+
+
+def test_readme_quick_start_runs_literally(tmp_path: Path) -> None:
+    """The README's quick-start block, with /tmp/ moved to a private directory."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Quick start on the embedded local server", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    script = block.replace("/tmp/", f"{tmp_path}/")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    mnt = tmp_path / "mnt"
+    if os.path.ismount(mnt):
+        subprocess.run(["fusermount", "-u", "-z", str(mnt)], check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "reports/q1.txt" in done.stdout
+    assert '"phase": "succeeded"' in done.stdout
+    with zipfile.ZipFile(tmp_path / "reports.zip") as archive:
+        assert archive.read("reports/q1.txt") == b"quarterly numbers\n"

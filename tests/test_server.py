@@ -141,6 +141,11 @@ def test_create_rejects_bad_bodies(server: LocalServer, http: httpx.Client, raw:
     assert_client_error(response, 400, code)
 
 
+def test_unknown_routes_and_methods_answer_client_errors(server: LocalServer, http: httpx.Client) -> None:
+    assert_client_error(http.get(f"{server.url}/2.0/files/1"), 404, "not_found")
+    assert_client_error(http.get(f"{server.url}/2.0/zip_downloads"), 405, "method_not_allowed")
+
+
 def test_create_auth_and_lookup_errors(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client, tmp_path: Path
 ) -> None:

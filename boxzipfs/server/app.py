@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -51,6 +52,19 @@ def client_error(status: int, code: str, message: str, headers: dict[str, str] |
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method) as Box's ClientError."""
+    assert isinstance(exc, HTTPException)
+    return client_error(exc.status_code, CODES.get(exc.status_code, "bad_request"), str(exc.detail))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return client_error(500, "internal_server_error", "Internal Server Error")
+
+
 def _unauthorized() -> JSONResponse:
     return client_error(401, "unauthorized", "Unauthorized", {"WWW-Authenticate": 'Bearer realm="Service"'})
 
@@ -73,7 +87,8 @@ class BoxApp:
                 Route("/_boxzipfs/faults", self.faults, methods=["GET", "PUT"]),
                 Route("/_boxzipfs/raw/{fid}", self.raw, methods=["GET"]),
                 Route("/_boxzipfs/stats", self.stats, methods=["GET"]),
-            ]
+            ],
+            exception_handlers={HTTPException: _http_error, Exception: _internal_error},
         )
 
     def _user(self, request: Request) -> User | None:
