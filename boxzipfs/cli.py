@@ -328,6 +328,8 @@ def _setup_logging(args: argparse.Namespace) -> None:
     )
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # fusepy logs every deliberate errno (ENOENT on each lookup) with a traceback at DEBUG.
+    logging.getLogger("fuse").setLevel(max(level, logging.INFO))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import filecmp
 import json
@@ -524,3 +525,32 @@ def test_mounts_are_private_unless_allow_other(tree: tuple[Path, dict[str, bytes
                     assert run("ls", mp).returncode == 0  # the owner sees it
     finally:
         shutil.rmtree(public, ignore_errors=True)
+
+
+def test_nothing_a_user_writes_crashes_the_daemon(
+    tree: tuple[Path, dict[str, bytes]], mount: Mount, tmp_path: Path
+) -> None:
+    import random
+
+    root, _ = tree
+    mp = mount("--local", str(root))
+    rng = random.Random(1234)
+    for name in (".hidden", "by-id", "x" * 255, "tab\tand\nnewline", "ünïcödé"):
+        with contextlib.suppress(OSError):
+            (mp / name).mkdir()
+    for _ in range(40):
+        size = rng.choice([0, 1, 7, 100, 4096, 70_000])
+        data = bytes(rng.getrandbits(8) for _ in range(size))
+        try:
+            (mp / "ünïcödé" / "request.json").write_bytes(data)
+        except OSError as exc:
+            assert exc.errno in (errno.EINVAL, errno.EFBIG)
+        for junk in ("request.zip", "status.json", "other.txt"):
+            try:
+                (mp / "ünïcödé" / junk).write_bytes(data)
+            except OSError as exc:
+                assert exc.errno in (errno.EACCES, errno.EPERM, errno.ENOENT)
+    assert json.loads((mp / "ünïcödé" / "status.json").read_text())["defined"] is False
+    request = define(mp, "still-alive", {"items": folder_items(root, "docs")})
+    assert zip_contents((request / "request.zip").read_bytes()) == expected_members(root, "docs")
+    assert "Traceback" not in (tmp_path / "mount.log").read_text()
