@@ -452,7 +452,7 @@ def test_status_json_polls_box_at_most_about_once_a_second(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, mount: Mount, http: httpx.Client
 ) -> None:
     root, _ = tree
-    server = start_server(root, "--throttle", "150000", "--chunk-size", "16K")
+    server = start_server(root, "--throttle", "100000", "--chunk-size", "16K")
     mp = mount("--api-url", server.url, env={"BOX_ACCESS_TOKEN": server.token})
     request = define(mp, "docs", {"items": folder_items(root, "docs")})
     with (request / "request.zip").open("rb", buffering=0) as handle:
