@@ -185,7 +185,8 @@ class Drive:
 
     # -- status -----------------------------------------------------------------------
 
-    def status(self, key: RequestKey) -> bytes:
+    def status(self, key: RequestKey, poll: bool = True) -> bytes:
+        """status.json; ``poll`` False never calls Box (stat needs a size, not fresh counts)."""
         download = self.manager.latest(key.label)
         position = self.manager.slots.position(download) if download is not None else None
         readers = self.manager.readers(download) if download is not None else 0
@@ -193,4 +194,6 @@ class Drive:
             definition_error = None if key.by_id else self._definition_errors.get(key.name)
         spec = self.spec(key)
         waits = self.waits(spec) if spec else None
-        return render(status_document(key.label, spec, waits, download, position, readers, definition_error))
+        return render(
+            status_document(key.label, spec, waits, download, position, readers, definition_error, poll)
+        )

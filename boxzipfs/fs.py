@@ -158,7 +158,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         if node.leaf == STATUS_JSON:
             if isinstance(handle, SnapshotHandle):
                 return self._stat(stat.S_IFREG | 0o444, len(handle.data))
-            return self._stat(stat.S_IFREG | 0o444, len(self.drive.status(node.key)))
+            return self._stat(stat.S_IFREG | 0o444, len(self.drive.status(node.key, poll=False)))
         if isinstance(handle, ArchiveHandle) and handle.download.spool.complete:
             return self._stat(stat.S_IFREG | 0o444, handle.download.spool.length)
         return self._stat(stat.S_IFREG | 0o444, self.drive.archive_size(node.key) or 0)

@@ -20,7 +20,7 @@ import httpx
 from boxzipfs.client.auth import Auth, StaticTokenAuth, auth_from_env
 from boxzipfs.client.box import BoxClient
 from boxzipfs.client.retry import RetryPolicy
-from boxzipfs.config import Settings
+from boxzipfs.config import Settings, request_from_items
 from boxzipfs.definitions import DefinitionStore, check_name
 from boxzipfs.download.archive import DownloadSettings
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
@@ -28,7 +28,7 @@ from boxzipfs.drive import Drive
 from boxzipfs.errors import RequestInvalid
 from boxzipfs.local_server import LocalServer, start_local_server
 from boxzipfs.memory import limit_malloc_arenas
-from boxzipfs.models import RequestSpec, ZipItem, ZipRequest, parse_request_spec
+from boxzipfs.models import RequestSpec, parse_request_spec
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ def parse_request_option(text: str) -> tuple[str, RequestSpec]:
     name, sep, items = text.partition("=")
     if not sep or not items:
         raise RequestInvalid(f"--request {text!r} is not NAME=folder:ID,file:ID")
-    parsed = tuple(ZipItem.parse(item.strip()) for item in items.split(","))
-    return check_name(name), RequestSpec(ZipRequest(parsed, name))
+    parsed = [item.strip() for item in items.split(",")]
+    return check_name(name), request_from_items(parsed, name, allow_skips=False, wait=None)
 
 
 def load_requests_file(path: Path) -> dict[str, RequestSpec]:

@@ -37,7 +37,9 @@ def status_document(
     queue_position: int | None,
     readers: int,
     definition_error: str | None,
+    poll: bool = True,
 ) -> dict[str, Any]:
+    """The document; ``poll`` False uses Box's last known status (no network, for stat)."""
     doc: dict[str, Any] = {
         "name": name,
         "defined": spec is not None,
@@ -49,7 +51,7 @@ def status_document(
     box: dict[str, Any] = dict.fromkeys(BOX_FIELDS)
     if download is not None:
         doc.update(download.snapshot(queue_position))
-        status = download.poll_status()
+        status = download.poll_status() if poll else download.box_status
         if status is not None:
             box = status.to_json()
         doc["error"] = error_document(download.error) if download.error else None

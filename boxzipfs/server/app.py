@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from boxzipfs.errors import RequestInvalid
-from boxzipfs.models import parse_zip_request
+from boxzipfs.models import ZipDownload, parse_zip_request
 from boxzipfs.server.accounts import Accounts, OAuthError, User
 from boxzipfs.server.archive import archive_chunks
 from boxzipfs.server.config import Faults, ServerConfig
@@ -115,15 +115,13 @@ class BoxApp:
         except ZipError as exc:
             return client_error(exc.status, exc.code, exc.message)
         base = str(request.base_url).rstrip("/")
-        return JSONResponse(
-            {
-                "download_url": f"{base}/2.0/zip_downloads/{job.content_id}/content",
-                "status_url": f"{base}/2.0/zip_downloads/{job.status_id}/status",
-                "expires_at": job.expires_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "name_conflicts": [[side.to_json() for side in pair] for pair in job.name_conflicts],
-            },
-            status_code=202,
+        answer = ZipDownload(
+            download_url=f"{base}/2.0/zip_downloads/{job.content_id}/content",
+            status_url=f"{base}/2.0/zip_downloads/{job.status_id}/status",
+            expires_at=job.expires_wall.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            name_conflicts=tuple(tuple(pair) for pair in job.name_conflicts),
         )
+        return JSONResponse(answer.to_json(), status_code=202)
 
     async def content(self, request: Request) -> Response:
         try:
