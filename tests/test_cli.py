@@ -89,6 +89,9 @@ def test_status_once_json_and_live(tree: tuple[Path, dict[str, bytes]], mount) -
     assert (by_name["docs"]["phase"], by_name["docs"]["downloaded_file_count"]) == ("succeeded", 3)
     assert by_name["broken"]["error"]["box"]["code"] == "bad_request"
 
+    every = json.loads(boxzipfs("status", "--json").stdout)  # no mountpoint: every boxzipfs mount
+    assert str(mp) in [m["mountpoint"] for m in every]
+
     once = boxzipfs("status", mp, "--once")
     assert once.returncode == 0
     assert "docs" in once.stdout and "succeeded" in once.stdout and "3/3" in once.stdout

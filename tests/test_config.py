@@ -118,3 +118,17 @@ def test_helper_form_translates_fstab_options() -> None:
         helper_argv(["ftp://x", "/mnt"])
     with pytest.raises(HelperUsage):
         helper_argv(["box"])
+
+
+def test_request_option_is_validated_like_request_add() -> None:
+    from boxzipfs.errors import RequestInvalid, RequestTooLarge
+    from boxzipfs.mount import parse_request_option
+
+    name, spec = parse_request_option("reports=folder:12, file:34")
+    assert name == "reports"
+    assert spec.request.items == (ZipItem("folder", "12"), ZipItem("file", "34"))
+    assert spec.request.download_file_name == "reports"
+    with pytest.raises(RequestInvalid, match="NAME=folder:ID"):
+        parse_request_option("reports")
+    with pytest.raises(RequestTooLarge):
+        parse_request_option("many=" + ",".join(f"file:{i}" for i in range(10_001)))
