@@ -1,5 +1,5 @@
 """Allow ``python -m boxzipfs``."""
 
-from boxzipfs.cli import main
+from boxzipfs.cli.main import main
 
 raise SystemExit(main())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from boxzipfs.local_server import start_local_server
+from boxzipfs.mount.local_server import start_local_server
 
 MiB = 1 << 20
 

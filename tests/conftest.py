@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.local_server import LocalServer, start_local_server
+from boxzipfs.mount.local_server import LocalServer, start_local_server
 from tests.helpers import make_tree
 from tests.mounting import mounted
 

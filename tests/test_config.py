@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from boxzipfs.cli.fstab import HelperUsage, helper_argv
 from boxzipfs.config import ConfigError, Settings, load_settings, parse_size
-from boxzipfs.helper import HelperUsage, helper_argv
 from boxzipfs.models import ZipItem
 
 CONFIG = """
@@ -122,7 +122,7 @@ def test_helper_form_translates_fstab_options() -> None:
 
 def test_request_option_is_validated_like_request_add() -> None:
     from boxzipfs.errors import RequestInvalid, RequestTooLarge
-    from boxzipfs.mount import parse_request_option
+    from boxzipfs.mount.daemon import parse_request_option
 
     name, spec = parse_request_option("reports=folder:12, file:34")
     assert name == "reports"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from boxzipfs import errors
-from boxzipfs.errnos import errno_for
+from boxzipfs.drive.errnos import errno_for
 from boxzipfs.models import ZipItem, check_request_prefix, parse_request_spec
 
 

@@ -2,7 +2,7 @@
 
 Settings come from defaults, then the config file, then BOX_* variables (auth),
 then flags. ``boxzipfs SOURCE MOUNTPOINT -o OPTIONS`` (no command) is the form
-mount(8) uses for ``fuse.boxzipfs`` entries in /etc/fstab; see :mod:`boxzipfs.helper`.
+mount(8) uses for ``fuse.boxzipfs`` entries in /etc/fstab; see :mod:`boxzipfs.cli.fstab`.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
-    from boxzipfs.mount import (
+    from boxzipfs.mount.daemon import (
         default_state_dir,
         load_requests_file,
         parse_fuse_options,
@@ -220,10 +220,10 @@ def _add_ls(sub: Sub, common: argparse.ArgumentParser) -> None:
 def _run_ls(args: argparse.Namespace) -> int:
     import httpx
 
+    from boxzipfs.cli.ls import format_entries
     from boxzipfs.client.auth import StaticTokenAuth, auth_from_env
     from boxzipfs.client.box import BoxClient
-    from boxzipfs.listing import format_entries
-    from boxzipfs.local_server import start_local_server
+    from boxzipfs.mount.local_server import start_local_server
 
     settings = _settings(args)
     with httpx.Client(timeout=30) as http:
@@ -256,7 +256,7 @@ def _add_request(sub: Sub, common: argparse.ArgumentParser) -> None:
 
 
 def _run_request(args: argparse.Namespace) -> int:
-    from boxzipfs.request_cmd import add_request, remove_request
+    from boxzipfs.cli.request import add_request, remove_request
 
     if args.action == "add":
         spec = request_from_items(args.items, args.download_name, args.allow_skips, args.wait_for_size)
@@ -279,7 +279,7 @@ def _add_status(sub: Sub, common: argparse.ArgumentParser) -> None:
 def _run_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from boxzipfs.status_view import boxzipfs_mounts, show
+    from boxzipfs.cli.status import boxzipfs_mounts, show
 
     mountpoints = [args.mountpoint] if args.mountpoint else boxzipfs_mounts()
     if not mountpoints:
@@ -333,8 +333,8 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from boxzipfs.helper import helper_argv
-    from boxzipfs.mount import unmount
+    from boxzipfs.cli.fstab import helper_argv
+    from boxzipfs.mount.daemon import unmount
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from boxzipfs.definitions import check_name
+from boxzipfs.drive.definitions import check_name
 from boxzipfs.errors import BoxZipError
 from boxzipfs.models import RequestSpec
 

@@ -11,7 +11,7 @@ request.zip is opened as a non-seekable stream with direct I/O while its size is
 unknown, so readers go to the true end of the archive (and sendfile, which would
 trust st_size, fails over to plain reads); once complete its exact size is
 reported and the page cache may serve it. Every error is raised as ``FuseOSError`` with the
-errno from :mod:`boxzipfs.errnos`, its cause logged.
+errno from :mod:`boxzipfs.drive.errnos`, its cause logged.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 from fuse import FuseOSError, Operations
 
 from boxzipfs.download.archive import ArchiveDownload
-from boxzipfs.drive import BY_ID, Drive, RequestKey
-from boxzipfs.errnos import errno_for
+from boxzipfs.drive.drive import BY_ID, Drive, RequestKey
+from boxzipfs.drive.errnos import errno_for
 from boxzipfs.errors import BoxZipError
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from boxzipfs.drive import BY_ID
+from boxzipfs.drive.drive import BY_ID
 
 
 def boxzipfs_mounts() -> list[Path]:

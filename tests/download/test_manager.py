@@ -14,8 +14,8 @@ from boxzipfs.client import BoxClient, RetryPolicy, StaticTokenAuth
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.errors import ArchiveIncomplete, QueueTimeout, StreamBroken
-from boxzipfs.local_server import LocalServer
 from boxzipfs.models import RequestSpec, ZipItem, ZipRequest
+from boxzipfs.mount.local_server import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import bearer, expected_members, file_id, zip_contents
 

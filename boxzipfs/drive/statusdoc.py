@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from boxzipfs.download.archive import ArchiveDownload
-from boxzipfs.errnos import errno_for
+from boxzipfs.drive.errnos import errno_for
 from boxzipfs.errors import BoxAPIError, BoxZipError
 from boxzipfs.models import RequestSpec, ZipStatus
 

@@ -14,9 +14,10 @@ import re
 import threading
 from dataclasses import dataclass
 
-from boxzipfs.definitions import DefinitionStore
 from boxzipfs.download.archive import ArchiveDownload
 from boxzipfs.download.manager import DownloadManager
+from boxzipfs.drive.definitions import DefinitionStore
+from boxzipfs.drive.statusdoc import render, status_document
 from boxzipfs.errors import Refused, RequestInvalid
 from boxzipfs.models import (
     RequestSpec,
@@ -25,7 +26,6 @@ from boxzipfs.models import (
     check_request_prefix,
     parse_request_spec,
 )
-from boxzipfs.statusdoc import render, status_document
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from boxzipfs.errors import (
     StreamBroken,
     TooManyRequests,
 )
-from boxzipfs.local_server import LocalServer
 from boxzipfs.models import ZipDownload, ZipItem, ZipRequest
+from boxzipfs.mount.local_server import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import expected_members, file_id, write_users, zip_contents
 

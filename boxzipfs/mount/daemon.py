@@ -21,14 +21,14 @@ from boxzipfs.client.auth import Auth, StaticTokenAuth, auth_from_env
 from boxzipfs.client.box import BoxClient
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, request_from_items
-from boxzipfs.definitions import DefinitionStore, check_name
 from boxzipfs.download.archive import DownloadSettings
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
-from boxzipfs.drive import Drive
+from boxzipfs.drive.definitions import DefinitionStore, check_name
+from boxzipfs.drive.drive import Drive
 from boxzipfs.errors import RequestInvalid
-from boxzipfs.local_server import LocalServer, start_local_server
-from boxzipfs.memory import limit_malloc_arenas
 from boxzipfs.models import RequestSpec, parse_request_spec
+from boxzipfs.mount.local_server import LocalServer, start_local_server
+from boxzipfs.mount.memory import limit_malloc_arenas
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def run_foreground(
     """Mount and serve until unmounted (fusermount -u, SIGINT, SIGTERM)."""
     from fuse import FUSE  # imported here so that serve and the CLI work without libfuse
 
-    from boxzipfs.fs import BoxZipOperations
+    from boxzipfs.mount.fs import BoxZipOperations
 
     limit_malloc_arenas()
     mountpoint = mountpoint.resolve()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from boxzipfs.local_server import LocalServer
+from boxzipfs.mount.local_server import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import expected_members, file_id, zip_contents
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.local_server import LocalServer
+from boxzipfs.mount.local_server import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import bearer, create, expected_members, file_id, write_users, zip_contents
 
