@@ -21,6 +21,7 @@ The config file lives at ``$XDG_CONFIG_HOME/boxzipfs/config.toml`` unless
     reuse_seconds = 120
     queue_deadline = 600
     stall_timeout = 60
+    abandon_seconds = 10
     wait_for_size = false
 
     [requests.reports]          # declared requests, like --request
@@ -101,6 +102,7 @@ class Settings:
     reuse_seconds: float = 120.0
     queue_deadline: float = 600.0
     stall_timeout: float = 60.0
+    abandon_seconds: float = 10.0
     wait_for_size: bool = False
     requests: dict[str, RequestSpec] = field(default_factory=dict)
     source: str = "defaults"
@@ -141,6 +143,7 @@ _MOUNT_KEYS: dict[str, Callable[[Any], Any]] = {
     "reuse_seconds": float,
     "queue_deadline": float,
     "stall_timeout": float,
+    "abandon_seconds": float,
     "wait_for_size": bool,
 }
 

@@ -17,6 +17,10 @@
     ├── DownloadUrlUsed         a one-shot download URL was asked for a second time
     ├── ArchiveIncomplete       the archive ended but Box skipped items or failed it
     ├── QueueTimeout            waited past the deadline for a download slot (429s)
+    ├── Abandoned               every reader left before the end; the download was stopped
+    ├── SpoolError              the disk spool could not be created or written
+    │   └── DiskFull            ... because the disk is full
+    ├── MountError              a mount cannot start (mountpoint in use, directories owned, credentials)
     └── Refused                 a filesystem-level refusal that names its errno (EBUSY, EEXIST)
 
 Messages never contain tokens or download URLs: they are built from Box's own fields.
@@ -114,6 +118,22 @@ class ArchiveIncomplete(BoxZipError):
 
 class QueueTimeout(BoxZipError):
     """Box kept answering 429 past the configured deadline."""
+
+
+class Abandoned(BoxZipError):
+    """Every reader closed before the end and none came back within the grace period."""
+
+
+class SpoolError(BoxZipError):
+    """The disk spool of a download could not be created or written."""
+
+
+class DiskFull(SpoolError):
+    """The spool's disk is full."""
+
+
+class MountError(BoxZipError):
+    """A mount cannot start; the message says why and what to do."""
 
 
 LIMIT_CODES = frozenset(

@@ -78,7 +78,7 @@ class RequestSpec:
         return body
 
     def dumps(self) -> bytes:
-        return (json.dumps(self.to_json(), indent=2) + "\n").encode()
+        return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
 _LOCAL_OPTIONS = ("allow_skips", "wait_for_size")

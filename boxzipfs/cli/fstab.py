@@ -24,6 +24,7 @@ VALUE_OPTIONS = {
     "reuse_seconds": "--reuse-seconds",
     "queue_deadline": "--queue-deadline",
     "stall_timeout": "--stall-timeout",
+    "abandon_seconds": "--abandon-seconds",
     "requests_file": "--requests-file",
 }
 FLAG_OPTIONS = {"wait_for_size": "--wait-for-size", "foreground": "--foreground"}

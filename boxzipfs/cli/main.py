@@ -3,6 +3,7 @@
 Settings come from defaults, then the config file, then BOX_* variables (auth),
 then flags. ``boxzipfs SOURCE MOUNTPOINT -o OPTIONS`` (no command) is the form
 mount(8) uses for ``fuse.boxzipfs`` entries in /etc/fstab; see :mod:`boxzipfs.cli.fstab`.
+Every failure reaches the user as one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -21,14 +22,46 @@ from boxzipfs.server.config import Faults, InjectedError, ServerConfig
 
 COMMANDS = ("serve", "mount", "unmount", "ls", "request", "status", "config")
 
+DESCRIPTION = """\
+Box content as ordinary local files. Each directory of a boxzipfs mount is one
+Box zip download: write its request.json (which Box files and folders), then
+read its request.zip with any tool; status.json beside it shows progress and
+errors. `boxzipfs mount MOUNTPOINT --local DIR` serves a local folder as a Box
+account, so you can try it without one."""
 
-def _common() -> argparse.ArgumentParser:
+EPILOG = """\
+examples:
+  boxzipfs mount /mnt/box --local ~/box-sample       # no Box account needed
+  boxzipfs ls --local ~/box-sample                   # folder and file IDs
+  boxzipfs request add /mnt/box reports folder:123   # define a request
+  cp /mnt/box/reports/request.zip /backup/           # stream the archive
+  boxzipfs status /mnt/box                           # live progress
+  boxzipfs unmount /mnt/box
+
+Run `boxzipfs COMMAND --help` for a command's options. Settings also come from
+$XDG_CONFIG_HOME/boxzipfs/config.toml and BOX_* variables (see the README)."""
+
+
+class UsageError(BoxZipError):
+    """The command line asks for something that cannot work; exit status 2."""
+
+
+def _common(top: bool = False) -> argparse.ArgumentParser:
+    """-v/-q/--config, accepted before the command and after it (the counts add up)."""
+    prefix = "top_" if top else ""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", type=Path, help="config file (default $XDG_CONFIG_HOME/boxzipfs/config.toml)"
+        "--config",
+        dest=f"{prefix}config",
+        type=Path,
+        help="config file (default $XDG_CONFIG_HOME/boxzipfs/config.toml)",
     )
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    common.add_argument("-q", "--quiet", action="count", default=0, help="less log output")
+    common.add_argument(
+        "-v", "--verbose", dest=f"{prefix}verbose", action="count", default=0, help="more log output"
+    )
+    common.add_argument(
+        "-q", "--quiet", dest=f"{prefix}quiet", action="count", default=0, help="less log output"
+    )
     return common
 
 
@@ -86,6 +119,8 @@ def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
 def _run_serve(args: argparse.Namespace) -> int:
     from boxzipfs.server.run import build_app, serve
 
+    if not args.root.is_dir():
+        raise UsageError(f"--root {args.root} is not a directory")
     env_tokens = [t for t in os.environ.get("BOXZIPFS_SERVE_TOKENS", "").split(",") if t]
     env_refresh = [t for t in os.environ.get("BOXZIPFS_SERVE_REFRESH_TOKENS", "").split(",") if t]
     faults = Faults(
@@ -150,6 +185,11 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
         "--stall-timeout", type=float, help="seconds without bytes before a stream is broken (default 60)"
     )
     p.add_argument(
+        "--abandon-seconds",
+        type=float,
+        help="keep downloading this long after the last reader closed early, then stop (default 10)",
+    )
+    p.add_argument(
         "--wait-for-size",
         action="store_true",
         default=None,
@@ -159,19 +199,20 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
+    settings = load_settings(args.config or args.top_config)
     return settings.override(api_url=getattr(args, "api_url", None))
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
     from boxzipfs.mount.daemon import (
-        default_state_dir,
         load_requests_file,
         parse_fuse_options,
         parse_request_option,
         run_foreground,
         spawn_background,
     )
+    from boxzipfs.mount.mountpoint import prepare_mountpoint
+    from boxzipfs.mount.paths import state_dir_for
 
     settings = _settings(args).override(
         state_dir=args.state_dir,
@@ -182,6 +223,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         reuse_seconds=args.reuse_seconds,
         queue_deadline=args.queue_deadline,
         stall_timeout=args.stall_timeout,
+        abandon_seconds=args.abandon_seconds,
         wait_for_size=args.wait_for_size,
     )
     requests = dict(settings.requests)
@@ -190,18 +232,16 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         requests.update(load_requests_file(args.requests_file))
     settings = settings.override(requests=requests)
     local = args.local or (Path(settings.local).expanduser() if settings.local else None)
-    if not args.mountpoint.is_dir():
-        print(f"boxzipfs: {args.mountpoint} is not a directory", file=sys.stderr)
-        return 2
     if local is not None and not local.is_dir():
-        print(f"boxzipfs: {local} is not a directory", file=sys.stderr)
-        return 2
+        raise UsageError(f"--local {local} is not a directory")
+    notice = prepare_mountpoint(args.mountpoint)
+    if notice:
+        print(f"boxzipfs: {notice}", file=sys.stderr)
+    mountpoint = args.mountpoint.resolve()
     if args.foreground:
-        return run_foreground(settings, args.mountpoint, local, parse_fuse_options(args.fuse_options))
-    state = (
-        Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir(args.mountpoint)
-    )
-    return spawn_background(argv, args.mountpoint.resolve(), state / "boxzipfs.log")
+        return run_foreground(settings, mountpoint, local, parse_fuse_options(args.fuse_options))
+    state = state_dir_for(settings.state_dir, mountpoint)
+    return spawn_background(argv, mountpoint, state / "boxzipfs.log")
 
 
 def _add_unmount(sub: Sub, common: argparse.ArgumentParser) -> None:
@@ -226,6 +266,8 @@ def _run_ls(args: argparse.Namespace) -> int:
     from boxzipfs.mount.local_server import start_local_server
 
     settings = _settings(args)
+    if args.local is not None and not args.local.is_dir():
+        raise UsageError(f"--local {args.local} is not a directory")
     with httpx.Client(timeout=30) as http:
         if args.local is not None:
             with start_local_server(args.local) as server:
@@ -310,56 +352,88 @@ def _run_config(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from boxzipfs import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="boxzipfs",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common(top=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"boxzipfs {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
-    parser = argparse.ArgumentParser(prog="boxzipfs", description=__doc__, parents=[common])
-    sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_serve, _add_mount, _add_unmount, _add_ls, _add_request, _add_status, _add_config):
+    for add in (_add_mount, _add_unmount, _add_request, _add_status, _add_ls, _add_config, _add_serve):
         add(sub, common)
     return parser
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
-    """-v/-q move from the default: INFO for mounts (one line per download), WARNING otherwise."""
+    """-v/-q move from the default: INFO for mounts (one line per download), WARNING otherwise.
+
+    At -v (DEBUG) the mount logs creates, stream starts and ends, retries and 429
+    waits; httpx's own request lines stay off (they would carry download URLs).
+    """
     default = logging.INFO if args.command == "mount" else logging.WARNING
-    level = default - 10 * (args.verbose - args.quiet)
+    level = default - 10 * (args.verbose + args.top_verbose - args.quiet - args.top_quiet)
     logging.basicConfig(
         level=max(logging.DEBUG, min(logging.CRITICAL, level)),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # fusepy logs every deliberate errno (ENOENT on each lookup) with a traceback at DEBUG.
-    logging.getLogger("fuse").setLevel(max(level, logging.INFO))
+    logging.getLogger("fuse").setLevel(logging.INFO)
+
+
+def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
+    from boxzipfs.mount.mountpoint import unmount
+
+    if args.command == "serve":
+        return _run_serve(args)
+    if args.command == "mount":
+        return _run_mount(args, argv)
+    if args.command == "unmount":
+        return unmount(args.mountpoint, args.lazy)
+    if args.command == "ls":
+        return _run_ls(args)
+    if args.command == "request":
+        return _run_request(args)
+    if args.command == "status":
+        return _run_status(args)
+    if args.command == "config":
+        return _run_config(args)
+    raise UsageError(f"unknown command {args.command}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure is one line on stderr and a non-zero exit."""
     from boxzipfs.cli.fstab import helper_argv
-    from boxzipfs.mount.daemon import unmount
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        argv = helper_argv(argv)  # invoked by mount(8) for a fuse.boxzipfs fstab entry
-    args = build_parser().parse_args(argv)
-    _setup_logging(args)
     try:
-        if args.command == "serve":
-            return _run_serve(args)
-        if args.command == "mount":
-            return _run_mount(args, argv)
-        if args.command == "unmount":
-            return unmount(args.mountpoint, args.lazy)
-        if args.command == "ls":
-            return _run_ls(args)
-        if args.command == "request":
-            return _run_request(args)
-        if args.command == "status":
-            return _run_status(args)
-        if args.command == "config":
-            return _run_config(args)
+        if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+            argv = helper_argv(argv)  # invoked by mount(8) for a fuse.boxzipfs fstab entry
+        args = build_parser().parse_args(argv)
+        _setup_logging(args)
+        return _dispatch(args, argv)
     except KeyboardInterrupt:
         return 130
+    except UsageError as exc:
+        print(f"boxzipfs: {exc}", file=sys.stderr)
+        return 2
     except BoxZipError as exc:
         print(f"boxzipfs: {exc}", file=sys.stderr)
         return 1
-    print(f"boxzipfs: unknown command {args.command}", file=sys.stderr)
-    return 2
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"boxzipfs: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        print(
+            f"boxzipfs: internal error: {type(exc).__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
+        return 1

@@ -11,6 +11,7 @@ so any failure after the GET is sent is final for that zip download.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ import httpx
 
 from boxzipfs.client import redact
 from boxzipfs.client.auth import Auth
-from boxzipfs.client.retry import RetryPolicy
+from boxzipfs.client.retry import NO_RETRY, RetryPolicy
 from boxzipfs.errors import (
     BoxAPIError,
     DownloadUrlUsed,
@@ -34,7 +35,10 @@ from boxzipfs.errors import (
 )
 from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
 
+log = logging.getLogger(__name__)
+
 DEFAULT_API_URL = "https://api.box.com"
+CHECK_TIMEOUT = 10.0
 PAGE_LIMIT = 1000
 
 
@@ -128,8 +132,20 @@ class BoxClient:
         self._used_lock = threading.Lock()
         redact.install()
 
-    def _send(self, method: str, url: str, operation: str, **kwargs: Any) -> httpx.Response:
-        """Send with auth, one refresh after a 401, and retries on 429/5xx/connect errors."""
+    def _send(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        retry: RetryPolicy | None = None,
+        retry_429: bool = True,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with auth, one refresh after a 401, and retries on 429/5xx/connect errors.
+
+        ``retry_429`` False hands a 429 straight to the caller, which decides how to wait.
+        """
+        policy = retry or self.retry
         attempt, refreshed = 0, False
         token = self.auth.token()
         while True:
@@ -150,19 +166,51 @@ class BoxClient:
                     token = self.auth.refresh(token)
                     attempt -= 1
                     continue
-                if not (isinstance(error, TooManyRequests) or error.status >= 500):
+                throttled = isinstance(error, TooManyRequests)
+                if not ((throttled and retry_429) or error.status >= 500):
                     raise error
-            if self.retry.gives_up_after(attempt):
+            if policy.gives_up_after(attempt):
                 raise error
             retry_after = error.retry_after if isinstance(error, BoxAPIError) else None
-            self._sleep(self.retry.delay(attempt, retry_after))
+            delay = policy.delay(attempt, retry_after)
+            log.debug("%s: %s; retry %d/%d in %.1fs", operation, error, attempt, policy.attempts - 1, delay)
+            self._sleep(delay)
 
     def create_zip_download(self, request: ZipRequest) -> ZipDownload:
-        """POST /2.0/zip_downloads; a 202 is final, never retried."""
+        """POST /2.0/zip_downloads; a 202 is final, never retried.
+
+        A 429 is raised, not retried here: the download decides how long to wait
+        (its deadline, its status), so the wait is never invisible.
+        """
+        started = time.monotonic()
         response = self._send(
-            "POST", f"{self.api_url}/2.0/zip_downloads", "creating the zip download", json=request.to_json()
+            "POST",
+            f"{self.api_url}/2.0/zip_downloads",
+            "creating the zip download",
+            retry_429=False,
+            json=request.to_json(),
+        )
+        log.debug(
+            "created a zip download of %d items in %.0f ms",
+            len(request.items),
+            (time.monotonic() - started) * 1000,
         )
         return ZipDownload.from_json(response.json())
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (the root folder's first item), tried once.
+
+        Raises Unauthorized/Forbidden/AuthError when Box refuses the credentials,
+        NetworkError or ServerError when Box cannot be reached or is failing.
+        """
+        self._send(
+            "GET",
+            f"{self.api_url}/2.0/folders/0/items",
+            "checking the credentials",
+            retry=NO_RETRY,
+            params={"limit": 1, "fields": "id"},
+            timeout=CHECK_TIMEOUT,
+        )
 
     def open_content(self, download: ZipDownload) -> ContentStream:
         """GET the download URL, once per zip download ever; raises on any error answer."""
@@ -172,8 +220,10 @@ class BoxClient:
                 raise DownloadUrlUsed("this zip download's URL was already requested; create a new one")
             self._used_urls.add(key)
         request = self.http.build_request("GET", download.download_url)
+        log.debug("requesting the zip content (its one-shot URL, used once)")
         with transport_errors("starting the zip content", StreamBroken):
             response = self.http.send(request, stream=True)
+        log.debug("zip content answered %d", response.status_code)
         if response.status_code != 200:
             with suppress(httpx.TransportError):
                 response.read()

@@ -1,11 +1,12 @@
 """ArchiveDownload: one Box zip download of one request, fetched exactly once.
 
 Life: wait for a download slot (queued) -> create the zip download and GET its
-one-shot URL (creating; a 429 waits for Retry-After and creates anew, until the
-deadline) -> stream through a bounded buffer into the spool (streaming) -> check
-that the archive ends with a zip end record and read Box's final status
-(succeeded, or failed with the reason). Readers share the spool; Box's status
-endpoint is polled at most once per ``status_interval`` however often asked.
+one-shot URL (creating; a 429 from either waits for Retry-After and creates
+anew, until the deadline: throttled) -> stream through a bounded buffer into the
+spool (streaming) -> check that the archive ends with a zip end record and read
+Box's final status (succeeded, or failed with the reason). Readers share the
+spool; Box's status endpoint is polled at most once per ``status_interval``
+however often asked. ``cancel`` stops it at any point (abandoned, or shutdown).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from boxzipfs.download.buffer import BufferClosed, ByteBuffer
 from boxzipfs.download.slots import Cancelled, SlotQueue
 from boxzipfs.download.spool import Spool
 from boxzipfs.errors import (
+    Abandoned,
     ArchiveIncomplete,
     BoxAPIError,
     BoxZipError,
     NetworkError,
     NotFound,
     QueueTimeout,
+    SpoolError,
     StreamBroken,
     TooManyRequests,
 )
@@ -41,9 +44,14 @@ log = logging.getLogger(__name__)
 class Phase(StrEnum):
     QUEUED = "queued"
     CREATING = "creating"
+    THROTTLED = "throttled"  # waiting out Box's 429 before creating anew
     STREAMING = "streaming"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    ABANDONED = "abandoned"  # every reader left early; stopped, slot and spool freed
+
+
+FINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABANDONED})
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,7 @@ class ArchiveDownload:
         self._settings = settings
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._stop_reason: BoxZipError = BoxZipError("the mount is shutting down")
         self.started = threading.Event()  # set once streaming began or the download failed
         self.phase = Phase.QUEUED
         self.error: BoxZipError | None = None
@@ -94,14 +103,21 @@ class ArchiveDownload:
         self.finished_at: str | None = None
         self.finished_monotonic: float | None = None
         self.retry_at: float | None = None
+        self.throttled: dict[str, Any] | None = None  # Box's last 429: code, status, count
+        self.created_ns = time.time_ns()
+        self.finished_ns: int | None = None
         self._thread = threading.Thread(target=self._run, name=f"download-{name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def cancel(self) -> None:
-        """Stop waiting or streaming; readers get an error."""
+    def cancel(self, reason: BoxZipError | None = None) -> None:
+        """Stop waiting or streaming; readers get ``reason`` (default: shutting down)."""
+        if reason is not None:
+            self._stop_reason = reason
         self._stop.set()
+        if self._thread.is_alive():
+            self._slots.cancel(self)
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the download thread (``done`` tells whether it ended)."""
@@ -109,7 +125,14 @@ class ArchiveDownload:
 
     @property
     def done(self) -> bool:
-        return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
+        return self.phase in FINAL
+
+    def attributes(self) -> tuple[int, int]:
+        """(size, mtime in ns) of this archive: exact size and completion time once complete,
+        else 0 and the time it was created (a new archive gets a new time)."""
+        if self.spool.complete:
+            return self.spool.length, self.finished_ns or self.created_ns
+        return 0, self.created_ns
 
     def wait_started(self) -> None:
         """Block until bytes can flow, then raise the download's error if it failed first."""
@@ -127,6 +150,7 @@ class ArchiveDownload:
 
     def _run(self) -> None:
         try:
+            self.spool.open()
             self._slots.acquire(self)
             try:
                 stream = self._open_stream()
@@ -136,7 +160,7 @@ class ArchiveDownload:
                 self._slots.release(self)
             self._check_end()
         except Cancelled:
-            self._fail(BoxZipError("the mount is shutting down"))
+            self._fail(self._stop_reason)
         except BoxZipError as exc:
             self._fail(exc)
         except Exception as exc:
@@ -149,24 +173,33 @@ class ArchiveDownload:
             self.spool.finish()
             log.info("download %s succeeded: %d bytes", self.name, self.received)
         finally:
+            self._slots.release(self)  # also forgets a cancel that came while it waited
             self.started.set()
 
     def _finish_times(self) -> None:
         self.finished_at = _now_iso()
         self.finished_monotonic = time.monotonic()
+        self.finished_ns = time.time_ns()
 
     def _fail(self, error: BoxZipError) -> None:
         with self._lock:
             self.error = error
-            self.phase = Phase.FAILED
+            self.phase = Phase.ABANDONED if isinstance(error, Abandoned) else Phase.FAILED
             self._finish_times()
             if self.stream_started is not None and self.stream_ended is None:
                 self.stream_ended = time.monotonic()
         self.spool.fail(error)
-        log.warning("download %s failed: %s", self.name, error)
+        if isinstance(error, Abandoned):
+            log.info("download %s: %s", self.name, error)
+        else:
+            log.warning("download %s failed: %s", self.name, error)
 
     def _open_stream(self) -> ContentStream:
-        """Create the zip download and GET its URL, waiting out 429s until the deadline."""
+        """Create the zip download and GET its URL, waiting out 429s until the deadline.
+
+        The one place that decides how a download waits for Box: the client hands
+        every 429 here, and status.json shows the wait and Box's code.
+        """
         deadline = time.monotonic() + self._settings.queue_deadline
         while True:
             if self._stop.is_set():
@@ -179,24 +212,32 @@ class ArchiveDownload:
                     self.zip_download, self.box_status, self._polled_at = download, None, 0.0
                 stream = self._client.open_content(download)
             except TooManyRequests as exc:
-                wait = exc.retry_after if exc.retry_after is not None else self._settings.default_retry_after
-                if time.monotonic() + wait > deadline:
-                    raise QueueTimeout(
-                        f"Box still answered 429 {exc.code} after the queue deadline "
-                        f"({self._settings.queue_deadline:g}s)"
-                    ) from exc
-                with self._lock:
-                    self.phase, self.retry_at = Phase.QUEUED, time.monotonic() + wait
-                log.info("download %s: Box answered 429 %s, retrying in %.1fs", self.name, exc.code, wait)
-                if self._stop.wait(wait):
-                    raise Cancelled("cancelled") from None
+                self._wait_out(exc, deadline)
                 continue
             with self._lock:
                 self.phase = Phase.STREAMING
                 self.stream_started = time.monotonic()
                 self.started_at = _now_iso()
+            log.debug("download %s: streaming", self.name)
             self.started.set()
             return stream
+
+    def _wait_out(self, exc: TooManyRequests, deadline: float) -> None:
+        """Wait for Box's Retry-After (else the default) or raise QueueTimeout past the deadline."""
+        wait = exc.retry_after if exc.retry_after is not None else self._settings.default_retry_after
+        with self._lock:
+            count = (self.throttled or {}).get("count", 0) + 1
+            self.throttled = {"status": exc.status, "code": exc.code, "count": count}
+        if time.monotonic() + wait > deadline:
+            raise QueueTimeout(
+                f"Box still answered 429 {exc.code} ({count} times) and waiting {wait:g}s more would pass "
+                f"the queue deadline ({self._settings.queue_deadline:g}s)"
+            ) from exc
+        with self._lock:
+            self.phase, self.retry_at = Phase.THROTTLED, time.monotonic() + wait
+        log.info("download %s: Box answered 429 %s; creating anew in %.1fs", self.name, exc.code, wait)
+        if self._stop.wait(wait):
+            raise Cancelled("cancelled") from None
 
     def _pump(self, stream: ContentStream) -> None:
         """Socket -> bounded buffer -> spool, the spool written by a thread of its own."""
@@ -207,8 +248,8 @@ class ArchiveDownload:
             while (chunks := buffer.take()) is not None:
                 try:
                     self.spool.append(chunks)
-                except OSError as exc:
-                    write_error.append(BoxZipError(f"cannot write the spool: {exc.strerror}"))
+                except SpoolError as exc:
+                    write_error.append(exc)
                     buffer.abort()
                     return
                 with self._lock:
@@ -231,6 +272,7 @@ class ArchiveDownload:
             writer.join()
             with self._lock:
                 self.stream_ended = time.monotonic()
+            log.debug("download %s: stream ended after %d bytes", self.name, self.received)
         if write_error:
             raise write_error[0]
 
@@ -295,8 +337,9 @@ class ArchiveDownload:
                 "phase": str(self.phase),
                 "queue_position": queue_position,
                 "retry_in_seconds": None
-                if self.retry_at is None
+                if self.retry_at is None or self.phase is not Phase.THROTTLED
                 else round(max(0.0, self.retry_at - now), 1),
+                "throttled": dict(self.throttled) if self.throttled else None,
                 "bytes_delivered": self.received,
                 "bytes_read": self.served,
                 "archive_size": self.received if self.phase is Phase.SUCCEEDED else None,

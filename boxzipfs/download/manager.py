@@ -3,8 +3,10 @@
 Opens of the same request while its archive streams share that download. After
 it succeeded, opens within ``reuse_seconds`` are served from its spool with the
 exact size; after that, or after a failure, the next open creates a new archive.
-Completed spools are kept in an LRU cache bounded by ``cache_size`` bytes; an
-evicted spool is deleted once its last reader lets go.
+When the last reader closes before the end, the download goes on for
+``abandon_seconds`` (a quick reopen shares it), then stops and frees its slot
+and spool. Completed spools are kept in an LRU cache bounded by ``cache_size``
+bytes; an evicted spool is deleted once its last reader lets go.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from cachetools import LRUCache
 from boxzipfs.client.box import BoxClient
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.slots import SlotQueue
+from boxzipfs.errors import Abandoned
 from boxzipfs.models import RequestSpec
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ class ManagerSettings:
     cache_size: int = 10 << 30
     reuse_seconds: float = 120.0
     max_downloads: int = 5
+    abandon_seconds: float = 10.0
     download: DownloadSettings = field(default_factory=DownloadSettings)
 
 
@@ -59,6 +62,7 @@ class _Tracked:
     serial: int
     readers: int = 0
     retired: bool = False  # no new reader may join; the spool goes with the last reader
+    left_at: float | None = None  # when the last reader left a download still running
 
 
 class DownloadManager:
@@ -87,7 +91,9 @@ class DownloadManager:
                 self._touch(current)
             else:
                 current = self._start(name, spec)
-            self._tracked[current].readers += 1
+            tracked = self._tracked[current]
+            tracked.readers += 1
+            tracked.left_at = None
             return current
 
     def release(self, download: ArchiveDownload) -> None:
@@ -97,14 +103,16 @@ class DownloadManager:
                 tracked.readers -= 1
                 if tracked.readers <= 0 and tracked.retired:
                     self._discard(download)
+                elif tracked.readers <= 0 and not download.done:
+                    self._abandon_later(download, tracked)
             self._sweep()
 
-    def completed(self, name: str, spec: RequestSpec) -> ArchiveDownload | None:
-        """The succeeded download an open would be served from now, if any (exact size known)."""
+    def current(self, name: str, spec: RequestSpec) -> ArchiveDownload | None:
+        """The download an open would join now (streaming or reusable), without starting one."""
         with self._lock:
             self._sweep()
             current = self._latest.get(name)
-            if current is not None and current.phase is Phase.SUCCEEDED and self._reusable(current, spec):
+            if current is not None and self._reusable(current, spec):
                 return current
             return None
 
@@ -158,7 +166,7 @@ class DownloadManager:
                 self._discard(download)
             self._latest.clear()
             self._cache.clear()
-        shutil.rmtree(self.settings.cache_dir, ignore_errors=True)
+        clean_spools(self.settings.cache_dir)
 
     # -- internals ----------------------------------------------------------------
 
@@ -166,7 +174,7 @@ class DownloadManager:
         tracked = self._tracked.get(download)
         if tracked is None or tracked.retired or download.spec != spec:
             return False
-        if download.phase is Phase.FAILED:
+        if download.phase in (Phase.FAILED, Phase.ABANDONED):
             return False
         if download.phase is Phase.SUCCEEDED:
             finished = download.finished_monotonic or 0.0
@@ -222,6 +230,28 @@ class DownloadManager:
         self._cache.pop(tracked.serial, None)
         if tracked.readers <= 0 and download.done:
             self._discard(download)
+
+    def _abandon_later(self, download: ArchiveDownload, tracked: _Tracked) -> None:
+        """The last reader left early: stop the download unless one returns within the grace."""
+        left_at = tracked.left_at = time.monotonic()
+        grace = self.settings.abandon_seconds
+
+        def check() -> None:
+            with self._lock:
+                if tracked.readers > 0 or tracked.left_at != left_at or download.done:
+                    return
+                done = download.received
+            log.info("download %s: no reader for %gs, stopping it", download.name, grace)
+            download.cancel(
+                Abandoned(
+                    f"stopped {grace:g}s after its last reader closed, at {done} bytes; "
+                    "the next open starts anew"
+                )
+            )
+
+        timer = threading.Timer(grace, check)
+        timer.daemon = True
+        timer.start()
 
     def _discard(self, download: ArchiveDownload) -> None:
         tracked = self._tracked.pop(download, None)

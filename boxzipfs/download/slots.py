@@ -23,6 +23,7 @@ class SlotQueue:
         self._cond = threading.Condition()
         self._waiting: deque[object] = deque()
         self._holders: set[object] = set()
+        self._cancelled: set[object] = set()
         self._closed = False
 
     def position(self, ticket: object) -> int | None:
@@ -39,22 +40,36 @@ class SlotQueue:
             return len(self._holders)
 
     def acquire(self, ticket: object) -> None:
+        """Wait for a slot in arrival order; Cancelled if closed or ``cancel(ticket)`` was called."""
         with self._cond:
+            if ticket in self._cancelled:
+                raise Cancelled("the download was cancelled")
             self._waiting.append(ticket)
             try:
                 self._cond.wait_for(
-                    lambda: self._closed or (self._waiting[0] is ticket and len(self._holders) < self.slots)
+                    lambda: (
+                        self._closed
+                        or ticket in self._cancelled
+                        or (self._waiting[0] is ticket and len(self._holders) < self.slots)
+                    )
                 )
-                if self._closed:
-                    raise Cancelled("the mount is shutting down")
+                if self._closed or ticket in self._cancelled:
+                    raise Cancelled("the download was cancelled")
             finally:
                 self._waiting.remove(ticket)
                 self._cond.notify_all()
             self._holders.add(ticket)
 
+    def cancel(self, ticket: object) -> None:
+        """Make ``ticket``'s wait (now or later) end in Cancelled; a held slot stays until released."""
+        with self._cond:
+            self._cancelled.add(ticket)
+            self._cond.notify_all()
+
     def release(self, ticket: object) -> None:
         with self._cond:
             self._holders.discard(ticket)
+            self._cancelled.discard(ticket)
             self._cond.notify_all()
 
     @contextmanager

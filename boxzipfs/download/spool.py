@@ -1,6 +1,7 @@
 """Spool: an archive's bytes on disk as they stream in, readable at any offset.
 
-One writer appends; any number of readers read at any offset and wait on a
+The download thread opens it (so a failure to create it is the download's
+error, shown in status.json). One writer appends; any number of readers read at any offset and wait on a
 condition until the bytes are there, the archive ended, or it failed. A read
 past the end of a complete spool returns ``b""``; once failed, every read raises
 the failure, so no reader can mistake a truncated archive for a complete one.
@@ -9,11 +10,12 @@ Memory use is independent of the archive's size: bytes go straight to the file.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
 
-from boxzipfs.errors import BoxZipError
+from boxzipfs.errors import BoxZipError, DiskFull, SpoolError
 
 EOCD_SIGNATURE = b"PK\x05\x06"
 EOCD_SIZE = 22
@@ -26,13 +28,26 @@ class Spool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        self._fd = -1
         self._cond = threading.Condition()
         self._length = 0
         self._complete = False
         self._error: BoxZipError | None = None
         self._closed = False
         self._inflight = 0
+
+    def open(self) -> None:
+        """Create the file; SpoolError (DiskFull) says why it cannot be."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise spool_error("cannot create the spool", exc) from None
+        with self._cond:
+            if self._closed:  # discarded before it was opened
+                os.close(fd)
+                self.path.unlink(missing_ok=True)
+                return
+            self._fd = fd
 
     @property
     def length(self) -> int:
@@ -54,7 +69,10 @@ class Spool:
         offset = self.length
         pending = [memoryview(c) for c in chunks if c]
         while pending:
-            written = os.pwritev(self._fd, pending[:IOV_MAX], offset)
+            try:
+                written = os.pwritev(self._fd, pending[:IOV_MAX], offset)
+            except OSError as exc:
+                raise spool_error("cannot write the spool", exc) from None
             offset += written
             while pending and written >= len(pending[0]):
                 written -= len(pending[0])
@@ -145,5 +163,13 @@ class Spool:
             self._error = self._error or BoxZipError("the spool was discarded")
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._inflight == 0)
-        os.close(self._fd)
-        self.path.unlink(missing_ok=True)
+            fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+
+
+def spool_error(what: str, exc: OSError) -> SpoolError:
+    """SpoolError (DiskFull for ENOSPC) naming the cause, never a path in the user's words."""
+    cls = DiskFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else SpoolError
+    return cls(f"{what}: {exc.strerror}")

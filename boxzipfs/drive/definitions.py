@@ -7,6 +7,7 @@ request being set up (after mkdir, before request.json is written).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -71,15 +72,21 @@ class DefinitionStore:
         self._parsed[name] = (version, spec)
         return spec
 
-    def raw(self, name: str) -> bytes:
+    def raw(self, name: str) -> tuple[bytes, int | None]:
+        """The stored bytes and their mtime in ns (``b""``, None if there are none)."""
         try:
-            return (self.root / name / "request.json").read_bytes()
+            with (self.root / name / "request.json").open("rb") as handle:
+                return handle.read(), os.fstat(handle.fileno()).st_mtime_ns
         except (FileNotFoundError, NotADirectoryError):
-            return b""
+            return b"", None
 
-    def put(self, name: str, spec: RequestSpec) -> None:
-        """Write a definition atomically (temp file, fsync, rename), creating the directory."""
+    def put(self, name: str, spec: RequestSpec, raw: bytes | None = None) -> None:
+        """Write a definition atomically (temp file, fsync, rename), creating the directory.
+
+        ``raw`` is what the user wrote (already validated as ``spec``): it is kept as
+        written, so request.json reads back byte for byte.
+        """
         check_name(name)
         with self._lock:
             (self.root / name).mkdir(exist_ok=True)
-            atomic_write(self.root / name / "request.json", spec.dumps(), 0o644)
+            atomic_write(self.root / name / "request.json", spec.dumps() if raw is None else raw, 0o644)

@@ -12,6 +12,7 @@ import errno
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 from boxzipfs.download.archive import ArchiveDownload
@@ -102,9 +103,13 @@ class Drive:
             return None
 
     def definition(self, key: RequestKey) -> bytes:
-        spec = self.spec(key)
+        return self.definition_file(key)[0]
+
+    def definition_file(self, key: RequestKey) -> tuple[bytes, int | None]:
+        """request.json's bytes, as written, and when it was written (None: not stored)."""
         if key.by_id:
-            return spec.dumps() if spec else b""
+            spec = self.spec(key)
+            return (spec.dumps() if spec else b""), None
         return self.store.raw(key.name)
 
     def _refused(self, name: str, exc: RequestInvalid) -> None:
@@ -131,7 +136,7 @@ class Drive:
         except RequestInvalid as exc:
             self._refused(name, exc)
             raise
-        self.store.put(name, spec)
+        self.store.put(name, spec, data)
         with self._lock:
             self._definition_errors.pop(name, None)
 
@@ -147,19 +152,21 @@ class Drive:
             raise Refused(errno.ENOENT, f"request {key.label} has no definition yet")
         return spec
 
-    def archive_size(self, key: RequestKey) -> int | None:
-        """The exact size when known now; for ``wait_for_size`` requests, after waiting for it."""
+    def archive_attributes(self, key: RequestKey) -> tuple[int, int]:
+        """request.zip's (size, mtime in ns) now, without starting a download.
+
+        Size is exact once an archive is complete, 0 while unknown; ``wait_for_size``
+        requests wait for it, which does start a download. The mtime is that of the
+        archive a read would get, so rsync, make and backup tools see each new one.
+        """
         spec = self._require_spec(key)
-        done = self.manager.completed(key.label, spec)
-        if done is not None:
-            return done.spool.length
-        if not self.waits(spec):
-            return None
-        download = self.open_archive(key)
-        try:
-            return download.spool.length
-        finally:
-            self.close_archive(download)
+        current = self.manager.current(key.label, spec)
+        if (current is None or not current.spool.complete) and self.waits(spec):
+            current = self.open_archive(key)
+            self.close_archive(current)
+        if current is None:
+            return 0, time.time_ns()  # the next read creates a new archive, as of now
+        return current.attributes()
 
     def open_archive(self, key: RequestKey) -> ArchiveDownload:
         """Join (or start) the request's download; returns once bytes can flow.

@@ -8,6 +8,7 @@ from boxzipfs.errors import (
     AuthError,
     BadRequest,
     BoxZipError,
+    DiskFull,
     Forbidden,
     LimitExceeded,
     NotFound,
@@ -31,7 +32,8 @@ ERRNO_TABLE: tuple[tuple[type[BaseException], int], ...] = (
     (RequestInvalid, errno.EINVAL),
     (QueueTimeout, errno.EAGAIN),
     (TooManyRequests, errno.EAGAIN),
-    (BoxZipError, errno.EIO),  # network, 5xx after retries, broken streams, skips
+    (DiskFull, errno.ENOSPC),
+    (BoxZipError, errno.EIO),  # network, 5xx after retries, broken streams, skips, spool errors
 )
 
 

@@ -1,18 +1,19 @@
-"""Mount orchestration: wire client, download manager, drive and FUSE together,
-run in the foreground, or start a background child and return once mounted.
+"""The mount's life: wire client, download manager, drive and FUSE together;
+run in the foreground, or start a background daemon and return once it mounted.
 
 The background mode re-runs this command with ``--foreground`` in a new session
-(no fork after threads, which can hang), logging to a file in the state dir.
+(no fork after threads, which can hang), logging to a file in the state dir, and
+waits on a readiness pipe for the daemon's word: ``ready`` or its real failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -25,29 +26,25 @@ from boxzipfs.download.archive import DownloadSettings
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.drive.definitions import DefinitionStore, check_name
 from boxzipfs.drive.drive import Drive
-from boxzipfs.errors import RequestInvalid
+from boxzipfs.errors import (
+    AuthError,
+    BoxAPIError,
+    BoxZipError,
+    Forbidden,
+    MountError,
+    NetworkError,
+    RequestInvalid,
+    Unauthorized,
+)
 from boxzipfs.models import RequestSpec, parse_request_spec
-from boxzipfs.mount.local_server import LocalServer, start_local_server
+from boxzipfs.mount import readiness
+from boxzipfs.mount.local_server import start_local_server
 from boxzipfs.mount.memory import limit_malloc_arenas
+from boxzipfs.mount.ownership import DirectoryLock
+from boxzipfs.mount.paths import cache_dir_for, state_dir_for
 
 log = logging.getLogger(__name__)
-
-
-def _xdg(var: str, fallback: str) -> Path:
-    return Path(os.environ.get(var) or Path.home() / fallback)
-
-
-def mount_key(mountpoint: Path) -> str:
-    """A directory name unique to a mountpoint path."""
-    return str(mountpoint.resolve()).strip("/").replace("/", "_") or "root"
-
-
-def default_state_dir(mountpoint: Path) -> Path:
-    return _xdg("XDG_STATE_HOME", ".local/state") / "boxzipfs" / "mounts" / mount_key(mountpoint)
-
-
-def default_cache_dir(mountpoint: Path) -> Path:
-    return _xdg("XDG_CACHE_HOME", ".cache") / "boxzipfs" / mount_key(mountpoint)
+READY_TIMEOUT = 60.0
 
 
 def parse_request_option(text: str) -> tuple[str, RequestSpec]:
@@ -80,6 +77,18 @@ def parse_fuse_options(values: list[str]) -> dict[str, str | bool]:
     return options
 
 
+def check_credentials(client: BoxClient, notifier: readiness.Notifier) -> None:
+    """Refused credentials stop the mount; an unreachable Box only warns (a network not up at boot)."""
+    try:
+        client.check_credentials()
+    except (Unauthorized, Forbidden, AuthError) as exc:
+        raise MountError(f"Box refused the credentials: {exc}") from None
+    except (NetworkError, BoxAPIError) as exc:
+        message = f"could not check the credentials now ({exc}); mounting anyway"
+        log.warning("%s", message)
+        notifier.warn(message)
+
+
 def run_foreground(
     settings: Settings,
     mountpoint: Path,
@@ -87,28 +96,50 @@ def run_foreground(
     fuse_options: dict[str, str | bool] | None = None,
 ) -> int:
     """Mount and serve until unmounted (fusermount -u, SIGINT, SIGTERM)."""
+    notifier = readiness.Notifier.from_environment()
+    try:
+        return _serve(settings, mountpoint.resolve(), local_root, fuse_options or {}, notifier)
+    except BoxZipError as exc:
+        notifier.failed(str(exc))
+        raise
+    finally:
+        notifier.failed("the daemon stopped before the mount was ready")  # no-op once it spoke
+
+
+def _serve(
+    settings: Settings,
+    mountpoint: Path,
+    local_root: Path | None,
+    fuse_options: dict[str, str | bool],
+    notifier: readiness.Notifier,
+) -> int:
     from fuse import FUSE  # imported here so that serve and the CLI work without libfuse
 
     from boxzipfs.mount.fs import BoxZipOperations
 
     limit_malloc_arenas()
-    mountpoint = mountpoint.resolve()
-    state_dir = Path(settings.state_dir).expanduser() if settings.state_dir else default_state_dir(mountpoint)
-    cache_dir = Path(settings.cache_dir).expanduser() if settings.cache_dir else default_cache_dir(mountpoint)
-    server: LocalServer | None = None
-    http = httpx.Client(timeout=httpx.Timeout(30.0, read=settings.stall_timeout))
-    manager: DownloadManager | None = None
-    try:
+    state_dir = state_dir_for(settings.state_dir, mountpoint)
+    cache_dir = cache_dir_for(settings.cache_dir, mountpoint)
+    with contextlib.ExitStack() as stack:
+        # Own both directories before touching anything in them.
+        stack.enter_context(DirectoryLock(state_dir, "state")).acquire(mountpoint)
+        if cache_dir != state_dir:
+            stack.enter_context(DirectoryLock(cache_dir, "cache")).acquire(mountpoint)
+        http = stack.enter_context(httpx.Client(timeout=httpx.Timeout(30.0, read=settings.stall_timeout)))
         auth: Auth
         api_url = settings.api_url
         if local_root is not None:
-            server = start_local_server(local_root)
+            server = stack.enter_context(start_local_server(local_root))
             api_url = server.url
             auth = StaticTokenAuth(server.token)
             log.info("serving %s on a local Box-compatible server", local_root)
         else:
             auth = auth_from_env(http, api_url, settings.auth_env(dict(os.environ)))
         client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4))
+        check_credentials(client, notifier)
+        store = DefinitionStore(state_dir)
+        for name, spec in settings.requests.items():
+            store.put(name, spec)
         manager = DownloadManager(
             client,
             ManagerSettings(
@@ -116,15 +147,16 @@ def run_foreground(
                 cache_size=settings.cache_size,
                 reuse_seconds=settings.reuse_seconds,
                 max_downloads=settings.max_downloads,
+                abandon_seconds=settings.abandon_seconds,
                 download=DownloadSettings(
                     buffer_size=settings.buffer_size, queue_deadline=settings.queue_deadline
                 ),
             ),
         )
-        store = DefinitionStore(state_dir)
-        for name, spec in settings.requests.items():
-            store.put(name, spec)
-        operations = BoxZipOperations(Drive(store, manager, settings.wait_for_size))
+        stack.callback(manager.shutdown)
+        operations = BoxZipOperations(
+            Drive(store, manager, settings.wait_for_size), on_mounted=notifier.ready
+        )
         fuse_kwargs: dict[str, str | bool] = {
             "fsname": "boxzipfs",
             "subtype": "boxzipfs",
@@ -133,53 +165,69 @@ def run_foreground(
             "negative_timeout": "0",
             "atomic_o_trunc": True,
             "big_writes": True,
-            **(fuse_options or {}),
+            **fuse_options,
         }
         log.info("mounting at %s (state %s, cache %s)", mountpoint, state_dir, cache_dir)
-        FUSE(operations, str(mountpoint), foreground=True, nothreads=False, raw_fi=True, **fuse_kwargs)
+        try:
+            FUSE(operations, str(mountpoint), foreground=True, nothreads=False, raw_fi=True, **fuse_kwargs)
+        except RuntimeError:
+            raise MountError(
+                f"FUSE could not mount at {mountpoint} (libfuse's reason is in the log)"
+            ) from None
         log.info("unmounted %s", mountpoint)
         return 0
-    finally:
-        if manager is not None:
-            manager.shutdown()
-        if server is not None:
-            server.stop()
-        http.close()
+    return 1  # unreachable: the with block returns or raises
 
 
-def spawn_background(argv: list[str], mountpoint: Path, log_path: Path, timeout: float = 30.0) -> int:
-    """Run ``boxzipfs ARGV --foreground`` detached; return once the mount is up."""
+def spawn_background(
+    argv: list[str], mountpoint: Path, log_path: Path, timeout: float = READY_TIMEOUT
+) -> int:
+    """Run ``boxzipfs ARGV --foreground`` detached; return once it says it mounted, or why not."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log_file:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "boxzipfs", *argv, "--foreground"],
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.ismount(mountpoint):
-            print(f"boxzipfs: mounted at {mountpoint} (pid {child.pid}, log {log_path})")
-            return 0
-        if child.poll() is not None:
-            print(f"boxzipfs: mount failed (exit {child.returncode}); see {log_path}:", file=sys.stderr)
-            sys.stderr.write(_tail(log_path))
-            return child.returncode or 1
-        time.sleep(0.05)
-    child.terminate()
-    print(f"boxzipfs: {mountpoint} was not mounted within {timeout:g}s; see {log_path}", file=sys.stderr)
-    return 1
-
-
-def _tail(path: Path, lines: int = 20) -> str:
+    log_start = log_path.stat().st_size if log_path.exists() else 0
+    read_end, write_end = os.pipe()
     try:
-        return "".join(path.read_text(errors="replace").splitlines(keepends=True)[-lines:])
+        with log_path.open("ab") as log_file:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "boxzipfs", *argv, "--foreground"],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+                pass_fds=(write_end,),
+                env={**os.environ, readiness.ENV: str(write_end)},
+            )
+        os.close(write_end)
+        for line in readiness.read_lines(read_end, timeout):
+            if line.startswith("warning: "):
+                print(f"boxzipfs: {line}", file=sys.stderr)
+            elif line == "ready":
+                print(f"boxzipfs: mounted at {mountpoint} (pid {child.pid}, log {log_path})")
+                return 0
+            elif line.startswith("error: "):
+                print(f"boxzipfs: {line.removeprefix('error: ')}", file=sys.stderr)
+                _show_fuse_reason(log_path, log_start)
+                child.wait(10)
+                return 1
+            elif line == readiness.TIMEOUT:
+                child.terminate()
+                print(f"boxzipfs: not mounted within {timeout:g}s; see {log_path}", file=sys.stderr)
+                return 1
+        code = child.wait(10)
+        print(f"boxzipfs: the mount daemon exited ({code}) before mounting; see {log_path}", file=sys.stderr)
+        return 1
+    finally:
+        os.close(read_end)
+
+
+def _show_fuse_reason(log_path: Path, start: int) -> None:
+    """libfuse writes its own reason (``fuse: mountpoint is not empty``) to the log: show it."""
+    try:
+        with log_path.open("rb") as handle:
+            handle.seek(start)
+            lines = handle.read().decode(errors="replace").splitlines()
     except OSError:
-        return ""
-
-
-def unmount(mountpoint: Path, lazy: bool = False) -> int:
-    args = ["fusermount", "-u", *(["-z"] if lazy else []), str(mountpoint)]
-    return subprocess.run(args, check=False).returncode
+        return
+    for line in lines:
+        if line.startswith(("fuse:", "fusermount")):
+            print(f"boxzipfs: {line}", file=sys.stderr)

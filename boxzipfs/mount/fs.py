@@ -23,6 +23,7 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,11 @@ class DefinitionHandle:
 Handle = ArchiveHandle | SnapshotHandle | DefinitionHandle
 
 
+LEAVES = (REQUEST_JSON, REQUEST_ZIP, STATUS_JSON)
+
+
 def parse_path(path: str) -> Node:
+    """The node a path names; ``leaf`` may be a name that does not exist (for create's refusal)."""
     parts = [p for p in path.split("/") if p]
     if not parts:
         return Node("root")
@@ -85,9 +90,22 @@ def parse_path(path: str) -> Node:
         rest = parts[1:]
     if not rest:
         return Node("request", key)
-    if len(rest) == 1 and rest[0] in (REQUEST_JSON, REQUEST_ZIP, STATUS_JSON):
+    if len(rest) == 1:
         return Node("request", key, rest[0])
     raise FuseOSError(errno.ENOENT)
+
+
+def refuse(code: int, op: str, path: str, why: str) -> FuseOSError:
+    """A deliberate refusal: the log says what is allowed instead."""
+    log.info("%s %s refused (%s): %s", op, path, errno.errorcode.get(code, code), why)
+    return FuseOSError(code)
+
+
+ONLY_REQUEST_JSON = (
+    "a request directory holds request.json, request.zip and status.json; only request.json "
+    "can be written, in place (cat new.json > request.json, or boxzipfs request add)"
+)
+BY_ID_READ_ONLY = "by-id/ is read-only: define a request directory to choose items"
 
 
 class BoxZipOperations(Operations):  # type: ignore[misc]
@@ -95,8 +113,9 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     use_ns = True
 
-    def __init__(self, drive: Drive) -> None:
+    def __init__(self, drive: Drive, on_mounted: Callable[[], None] | None = None) -> None:
         self.drive = drive
+        self._on_mounted = on_mounted
         self._handles: dict[int, Handle] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -117,9 +136,15 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             log.exception("%s %s failed unexpectedly", op, args[0] if args else "")
             raise FuseOSError(errno.EIO) from None
 
+    def init(self, path: str) -> None:
+        """The kernel has the mount: tell whoever waits for it (the background parent)."""
+        if self._on_mounted is not None:
+            self._on_mounted()
+
     # -- attributes and directories ------------------------------------------------
 
-    def _stat(self, mode: int, size: int = 0) -> dict[str, int]:
+    def _stat(self, mode: int, size: int = 0, mtime_ns: int | None = None) -> dict[str, int]:
+        mtime = self._mounted_ns if mtime_ns is None else mtime_ns
         return {
             "st_mode": mode,
             "st_nlink": 2 if stat.S_ISDIR(mode) else 1,
@@ -129,8 +154,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             "st_blksize": BLOCK_SIZE,
             "st_blocks": (size + 511) // 512,
             "st_atime": self._mounted_ns,
-            "st_mtime": self._mounted_ns,
-            "st_ctime": self._mounted_ns,
+            "st_mtime": mtime,
+            "st_ctime": mtime,
         }
 
     def _leaves(self, key: RequestKey) -> list[str]:
@@ -154,14 +179,19 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             raise FuseOSError(errno.ENOENT)
         if node.leaf == REQUEST_JSON:
             mode = 0o444 if node.key.by_id else 0o644
-            return self._stat(stat.S_IFREG | mode, len(self.drive.definition(node.key)))
+            data, mtime_ns = self.drive.definition_file(node.key)
+            return self._stat(stat.S_IFREG | mode, len(data), mtime_ns)
         if node.leaf == STATUS_JSON:
             if isinstance(handle, SnapshotHandle):
-                return self._stat(stat.S_IFREG | 0o444, len(handle.data))
-            return self._stat(stat.S_IFREG | 0o444, len(self.drive.status(node.key, poll=False)))
-        if isinstance(handle, ArchiveHandle) and handle.download.spool.complete:
-            return self._stat(stat.S_IFREG | 0o444, handle.download.spool.length)
-        return self._stat(stat.S_IFREG | 0o444, self.drive.archive_size(node.key) or 0)
+                return self._stat(stat.S_IFREG | 0o444, len(handle.data), time.time_ns())
+            return self._stat(
+                stat.S_IFREG | 0o444, len(self.drive.status(node.key, poll=False)), time.time_ns()
+            )
+        if isinstance(handle, ArchiveHandle):
+            size, mtime_ns = handle.download.attributes()
+        else:
+            size, mtime_ns = self.drive.archive_attributes(node.key)
+        return self._stat(stat.S_IFREG | 0o444, size, mtime_ns)
 
     def readdir(self, path: str, fh: Any) -> list[str]:
         node = parse_path(path)
@@ -176,14 +206,22 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     def mkdir(self, path: str, mode: int) -> None:
         node = parse_path(path)
-        if node.kind != "request" or node.leaf is not None or node.key is None or node.key.by_id:
-            raise FuseOSError(errno.EPERM)
+        if node.kind != "request" or node.key is None:
+            raise refuse(errno.EPERM, "mkdir", path, "that name is reserved")
+        if node.key.by_id:
+            raise refuse(errno.EROFS, "mkdir", path, BY_ID_READ_ONLY)
+        if node.leaf is not None:
+            raise refuse(errno.EPERM, "mkdir", path, ONLY_REQUEST_JSON)
         self.drive.make(node.key.name)
 
     def rmdir(self, path: str) -> None:
         node = parse_path(path)
-        if node.kind != "request" or node.leaf is not None or node.key is None or node.key.by_id:
-            raise FuseOSError(errno.EPERM)
+        if node.kind != "request" or node.key is None:
+            raise refuse(errno.EPERM, "rmdir", path, "only request directories can be removed")
+        if node.key.by_id:
+            raise refuse(errno.EROFS, "rmdir", path, BY_ID_READ_ONLY)
+        if node.leaf is not None:
+            raise FuseOSError(errno.ENOTDIR)
         self.drive.remove(node.key.name)
 
     def statfs(self, path: str) -> dict[str, int]:
@@ -200,16 +238,33 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
     def _file(self, path: str) -> tuple[RequestKey, str]:
         node = parse_path(path)
         if node.key is None or node.leaf is None:
-            raise FuseOSError(errno.EISDIR if node.kind != "root" else errno.EPERM)
+            raise FuseOSError(errno.EISDIR)
         if not self.drive.exists(node.key):
             raise FuseOSError(errno.ENOENT)
         return node.key, node.leaf
 
     def create(self, path: str, mode: int, fi: Any) -> int:
-        key, leaf = self._file(path)
-        if leaf != REQUEST_JSON or key.by_id:
-            raise FuseOSError(errno.EACCES)
-        fi.fh = self._add(DefinitionHandle(key.name, dirty=True))
+        node = parse_path(path)
+        if node.key is None or node.kind != "request":
+            raise refuse(errno.EPERM, "create", path, "that name is reserved")
+        if node.key.by_id:
+            raise refuse(errno.EROFS, "create", path, BY_ID_READ_ONLY)
+        if node.leaf is None:
+            if self.drive.exists(node.key):
+                raise FuseOSError(errno.EISDIR)
+            raise refuse(
+                errno.EPERM,
+                "create",
+                path,
+                "files cannot be created at the top: mkdir NAME, then write NAME/request.json",
+            )
+        if not self.drive.exists(node.key):
+            raise FuseOSError(errno.ENOENT)
+        if node.leaf in (REQUEST_ZIP, STATUS_JSON):
+            raise refuse(errno.EACCES, "create", path, f"{node.leaf} is read-only")
+        if node.leaf != REQUEST_JSON:
+            raise refuse(errno.EPERM, "create", path, ONLY_REQUEST_JSON)
+        fi.fh = self._add(DefinitionHandle(node.key.name, dirty=True))
         fi.direct_io = 1
         return 0
 
@@ -218,8 +273,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         writing = (fi.flags & os.O_ACCMODE) != os.O_RDONLY
         if leaf not in self._leaves(key):
             raise FuseOSError(errno.ENOENT)
-        if writing and (leaf != REQUEST_JSON or key.by_id):
-            raise FuseOSError(errno.EACCES)
+        if writing and key.by_id:
+            raise refuse(errno.EROFS, "open", path, BY_ID_READ_ONLY)
+        if writing and leaf != REQUEST_JSON:
+            raise refuse(errno.EACCES, "open", path, f"{leaf} is read-only")
         handle: Handle
         if leaf == REQUEST_JSON:
             current = self.drive.definition(key)
@@ -283,8 +340,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         handle = self._handles.get(fh.fh) if fh else None
         if not isinstance(handle, DefinitionHandle):
             key, leaf = self._file(path)
-            if leaf != REQUEST_JSON or key.by_id:
-                raise FuseOSError(errno.EACCES)
+            if key.by_id:
+                raise refuse(errno.EROFS, "truncate", path, BY_ID_READ_ONLY)
+            if leaf != REQUEST_JSON:
+                raise refuse(errno.EACCES, "truncate", path, f"{leaf} is read-only")
             # A truncate by path (no open handle) would replace the definition with
             # nothing, which is never valid: refuse it and keep the definition.
             raise FuseOSError(errno.EINVAL)
@@ -320,13 +379,22 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         self._file(path)
 
     def chmod(self, path: str, mode: int) -> None:
-        raise FuseOSError(errno.EPERM)
+        raise refuse(errno.EPERM, "chmod", path, "modes are fixed")
 
     def chown(self, path: str, uid: int, gid: int) -> None:
-        raise FuseOSError(errno.EPERM)
+        raise refuse(errno.EPERM, "chown", path, "owners are fixed")
 
     def unlink(self, path: str) -> None:
-        raise FuseOSError(errno.EPERM)
+        raise refuse(errno.EPERM, "unlink", path, "rmdir a request directory to remove the request")
 
     def rename(self, old: str, new: str) -> None:
-        raise FuseOSError(errno.EPERM)
+        raise refuse(errno.EPERM, "rename", old, f"renaming is not supported; {ONLY_REQUEST_JSON}")
+
+    def symlink(self, target: str, source: str) -> None:
+        raise refuse(errno.EPERM, "symlink", target, "links are not supported")
+
+    def link(self, target: str, source: str) -> None:
+        raise refuse(errno.EPERM, "link", target, "links are not supported")
+
+    def mknod(self, path: str, mode: int, dev: int) -> None:
+        raise refuse(errno.EPERM, "mknod", path, ONLY_REQUEST_JSON)

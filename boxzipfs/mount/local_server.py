@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boxzipfs.errors import BoxZipError
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -28,7 +30,7 @@ def _die_with_parent() -> None:
         pass
 
 
-class ServerStartError(RuntimeError):
+class ServerStartError(BoxZipError):
     """The server process exited before announcing its URL."""
 
 

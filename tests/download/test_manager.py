@@ -93,14 +93,14 @@ def test_completed_archive_is_reused_within_the_window_then_recreated(
     manager.release(first)
     first.join(5)
     time.sleep(0.1)
-    assert manager.completed("docs", spec) is first
+    assert manager.current("docs", spec) is first
     again = manager.acquire("docs", spec)
     assert again is first
     assert read_all(again) == data
     manager.release(again)
     assert stats(http, server)["downloads_started"] == 1
     time.sleep(1.1)
-    assert manager.completed("docs", spec) is None
+    assert manager.current("docs", spec) is None
     assert not first.spool.path.exists()  # expired and unread: its spool is gone
     third = manager.acquire("docs", spec)
     assert third is not first
@@ -195,10 +195,10 @@ def test_box_429_is_waited_out_then_past_the_deadline_is_queue_timeout(
         waiting = manager.acquire("photos", folder_spec(root, "photos"))
         seen = set()
         deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:  # it alternates: queued (Retry-After), creating anew
+        while time.monotonic() < deadline:  # it alternates: throttled (Retry-After), creating anew
             seen.add(waiting.phase)
             time.sleep(0.01)
-        assert Phase.QUEUED in seen
+        assert Phase.THROTTLED in seen
         assert Phase.FAILED not in seen and Phase.STREAMING not in seen
         held.close()
         assert zip_contents(read_all(waiting)) == expected_members(root, "photos")
@@ -242,13 +242,13 @@ def test_completed_spools_are_bounded_by_cache_size_least_recently_used_first(
         return download
 
     a, b = fetch("a"), fetch("b")
-    assert manager.completed("a", specs["a"]) is a and manager.completed("b", specs["b"]) is b
+    assert manager.current("a", specs["a"]) is a and manager.current("b", specs["b"]) is b
     manager.release(manager.acquire("a", specs["a"]))  # a is now the most recently used
     fetch("c")  # 3 x 100 KB > 250 KB: the least recently used goes
-    assert manager.completed("b", specs["b"]) is None
+    assert manager.current("b", specs["b"]) is None
     assert not b.spool.path.exists()
-    assert manager.completed("a", specs["a"]) is a
-    assert manager.completed("c", specs["c"]) is not None
+    assert manager.current("a", specs["a"]) is a
+    assert manager.current("c", specs["c"]) is not None
     assert len(list((tmp_path / "cache").glob("*.spool"))) == 2
 
     # A streaming archive counts too: as it grows, completed spools make room.
@@ -259,9 +259,9 @@ def test_completed_spools_are_bounded_by_cache_size_least_recently_used_first(
         time.sleep(0.05)
     time.sleep(0.5)
     assert growing.phase is Phase.STREAMING
-    assert manager.completed("a", specs["a"]) is None  # the least recently used made room
-    assert manager.completed("c", specs["c"]) is not None
+    assert manager.current("a", specs["a"]) is None  # the least recently used made room
+    assert manager.current("c", specs["c"]) is not None
     read_all(growing)
     manager.release(growing)
     manager.shutdown()
-    assert not (tmp_path / "cache").exists()  # cleaned at unmount
+    assert not list((tmp_path / "cache").glob("*.spool"))  # spools cleaned at unmount, the dir kept

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import filecmp
 import json
 import os
 import re
@@ -22,39 +21,10 @@ import pytest
 from boxzipfs.mount.local_server import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import bearer, expected_members, file_id, zip_contents
+from tests.mount.support import assert_tree_equal, define, folder_items, run, status
 
 pytestmark = pytest.mark.mount
 Mount = Callable[..., Path]
-
-
-def define(mountpoint: Path, name: str, body: dict[str, object]) -> Path:
-    (mountpoint / name).mkdir()
-    (mountpoint / name / "request.json").write_text(json.dumps(body))
-    return mountpoint / name
-
-
-def folder_items(root: Path, *rels: str) -> list[dict[str, str]]:
-    return [{"type": "folder", "id": file_id(root, rel)} for rel in rels]
-
-
-def status(directory: Path) -> dict[str, object]:
-    return dict(json.loads((directory / "status.json").read_text()))
-
-
-def run(*cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([str(c) for c in cmd], capture_output=True, check=False, cwd=cwd, timeout=300)
-
-
-def assert_tree_equal(extracted: Path, source: Path) -> None:
-    comparison = filecmp.dircmp(extracted, source)
-    assert not comparison.left_only and not comparison.right_only, (
-        comparison.left_only,
-        comparison.right_only,
-    )
-    _, mismatch, errors = filecmp.cmpfiles(extracted, source, comparison.common_files, shallow=False)
-    assert not mismatch and not errors
-    for sub in comparison.common_dirs:
-        assert_tree_equal(extracted / sub, source / sub)
 
 
 def test_streaming_tools_read_to_the_true_end(
