@@ -331,7 +331,8 @@ def _run_status(args: argparse.Namespace) -> int:
         if not os.path.ismount(mountpoint):
             print(f"boxzipfs: {mountpoint} is not mounted", file=sys.stderr)
             return 1
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    # rich takes the width from the terminal or COLUMNS; a pipe gets wide lines
+    console = Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=160)
     return show(mountpoints, args.once, args.json, args.interval, console)
 
 

@@ -94,59 +94,124 @@ def _eta(doc: dict[str, Any], elapsed: float | None) -> float | None:
 PHASE_STYLE = {"succeeded": "green", "failed": "red", "streaming": "cyan", "queued": "yellow"}
 
 
-def render(mountpoint: Path, docs: list[dict[str, Any]]) -> Table:
+NARROW = 110  # below this many columns the table drops its bars and times
+
+
+def _message(doc: dict[str, Any]) -> str:
+    if doc.get("definition_error"):
+        return str(doc["definition_error"])
+    error = doc.get("error") or {}
+    return str(error.get("message", "")) if isinstance(error, dict) else str(error)
+
+
+def _phase(doc: dict[str, Any]) -> str:
+    phase = str(doc.get("phase"))
+    if phase == "queued" and doc.get("queue_position"):
+        phase += f" #{doc['queue_position']}"
+    if phase == "throttled" and doc.get("retry_in_seconds") is not None:
+        phase += f" {doc['retry_in_seconds']:g}s"
+    return phase
+
+
+def _files(doc: dict[str, Any]) -> str:
+    total, done = doc.get("total_file_count"), doc.get("downloaded_file_count")
+    return f"{done or 0}/{total}" if total is not None else "-"
+
+
+def render(mountpoint: Path, docs: list[dict[str, Any]], width: int) -> Group:
+    """A table of requests, then each request's last error on its own lines (never squeezed)."""
+    narrow = width < NARROW
     table = Table(title=f"boxzipfs {mountpoint}", title_justify="left")
-    columns = ("request", "phase", "files", "delivered", "rate", "elapsed", "eta", "skipped", "last error")
+    table.add_column("request", overflow="fold", min_width=10, ratio=1)
+    columns = ("phase", "files", "delivered", "rate") if narrow else (
+        "phase", "files", "delivered", "rate", "elapsed", "eta", "skipped"
+    )  # fmt: skip
     for column in columns:
-        table.add_column(column, no_wrap=column not in ("request", "last error"))
+        table.add_column(column, no_wrap=True)
+    errors = Table.grid(padding=(0, 1))
+    errors.add_column(no_wrap=True, style="bold")
+    errors.add_column(overflow="fold", style="red")
     for doc in docs:
         total, done = doc.get("total_file_count"), doc.get("downloaded_file_count")
-        phase = str(doc.get("phase"))
-        if phase == "queued" and doc.get("queue_position"):
-            phase += f" #{doc['queue_position']}"
-        files = Table.grid(padding=(0, 1))
-        files.add_row(
-            ProgressBar(total=total or 1, completed=(done or 0) if total else 0, width=12),
-            f"{done or 0}/{total}" if total is not None else "-",
-        )
-        skips = (doc.get("skipped_file_count") or 0, doc.get("skipped_folder_count") or 0)
-        error = doc.get("error") or {}
-        message = error.get("message", "") if isinstance(error, dict) else str(error)
-        if doc.get("definition_error"):
-            message = doc["definition_error"]
-        elapsed = _elapsed(doc)
+        files: Table | str = _files(doc)
+        if not narrow:
+            files = Table.grid(padding=(0, 1))
+            files.add_row(
+                ProgressBar(total=total or 1, completed=(done or 0) if total else 0, width=12), _files(doc)
+            )
         rate = doc.get("throughput_bytes_per_second")
-        table.add_row(
+        cells: list[Any] = [
             str(doc.get("name")),
-            Text(phase, style=PHASE_STYLE.get(str(doc.get("phase")), "")),
+            Text(_phase(doc), style=PHASE_STYLE.get(str(doc.get("phase")), "")),
             files,
             _size(doc.get("bytes_delivered")),
             _size(rate) + "/s" if rate else "-",
-            _seconds(elapsed),
-            _seconds(_eta(doc, elapsed)),
-            f"{skips[0]} files, {skips[1]} folders" if any(skips) else "-",
-            Text(message, style="red") if message else "",
-        )
-    return table
+        ]
+        if not narrow:
+            elapsed = _elapsed(doc)
+            skips = (doc.get("skipped_file_count") or 0, doc.get("skipped_folder_count") or 0)
+            cells += [
+                _seconds(elapsed),
+                _seconds(_eta(doc, elapsed)),
+                f"{skips[0]} files, {skips[1]} folders" if any(skips) else "-",
+            ]
+        table.add_row(*cells)
+        if message := _message(doc):
+            errors.add_row(f"{doc.get('name')}:", message)
+    return Group(table, errors) if errors.row_count else Group(table)
+
+
+def plain_line(doc: dict[str, Any]) -> str:
+    """One line per request for logs and pipes."""
+    rate = doc.get("throughput_bytes_per_second")
+    parts = [
+        str(doc.get("name")),
+        _phase(doc),
+        f"files {_files(doc)}",
+        _size(doc.get("bytes_delivered")),
+        (_size(rate) + "/s") if rate else "-",
+    ]
+    if message := _message(doc):
+        parts.append(f"error: {message}")
+    return "  ".join(parts)
+
+
+def _follow_plain(mountpoints: list[Path], interval: float, console: Console) -> None:
+    """Without a terminal: a timestamped line whenever a request's line changes."""
+    last: dict[str, str] = {}
+    while True:
+        for mountpoint in mountpoints:
+            for doc in collect(mountpoint):
+                line = plain_line(doc)
+                if last.get(doc["path"]) != line:
+                    last[doc["path"]] = line
+                    stamp = datetime.now().strftime("%H:%M:%S")
+                    console.print(
+                        f"{stamp} {mountpoint}: {line}", markup=False, highlight=False, soft_wrap=True
+                    )
+        time.sleep(interval)
 
 
 def show(mountpoints: list[Path], once: bool, as_json: bool, interval: float, console: Console) -> int:
-    """Print a snapshot (``once``/``as_json``) or a live view until interrupted."""
+    """A snapshot (``once``/``as_json``), a live view on a terminal, or plain lines as things change."""
     if as_json:
         snapshot = [{"mountpoint": str(mp), "requests": collect(mp)} for mp in mountpoints]
         console.print_json(json.dumps(snapshot))
         return 0
 
     def frame() -> Group:
-        return Group(*(render(mp, collect(mp)) for mp in mountpoints))
+        return Group(*(render(mp, collect(mp), console.width) for mp in mountpoints))
 
-    if once:
-        console.print(frame())
-        return 0
     try:
-        with Live(frame(), console=console, refresh_per_second=4) as live:
-            while True:
-                time.sleep(interval)
-                live.update(frame())
+        if once:
+            console.print(frame())
+        elif not console.is_terminal:
+            _follow_plain(mountpoints, interval, console)
+        else:
+            with Live(frame(), console=console, refresh_per_second=4) as live:
+                while True:
+                    time.sleep(interval)
+                    live.update(frame())
     except KeyboardInterrupt:
-        return 0
+        pass
+    return 0

@@ -58,7 +58,8 @@ CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own errors (unknown route, wrong method) as Box's ClientError."""
     assert isinstance(exc, HTTPException)
-    return client_error(exc.status_code, CODES.get(exc.status_code, "bad_request"), str(exc.detail))
+    headers = dict(exc.headers or {})  # a 405 carries Allow (RFC 9110)
+    return client_error(exc.status_code, CODES.get(exc.status_code, "bad_request"), str(exc.detail), headers)
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:

@@ -1,8 +1,10 @@
 """A local folder seen as a Box account.
 
 IDs are inode numbers: numeric, stable across restarts and renames, with no state
-file written into the served folder. The root folder is ``0``. Symlinks and special
-files are invisible.
+file written into the served folder. The root folder is ``0``. A symlink whose
+target lies inside the served folder is followed (it appears under its own name,
+with its target's ID); one that leads outside it, dangles, or points at an
+ancestor (a loop) is invisible, and so are special files.
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ class LocalStore:
         """The node at ``path``, or None if it is not a regular file or folder."""
         try:
             st = path.lstat()
-        except OSError:
+            if stat.S_ISLNK(st.st_mode):
+                target = path.resolve(strict=True)
+                if self.root not in target.parents:
+                    return None  # outside the served folder (or the root itself)
+                st = target.stat()
+        except (OSError, RuntimeError):  # gone, dangling, or a loop of links
             return None
         rel = path.relative_to(self.root).as_posix() if path != self.root else ""
         if stat.S_ISDIR(st.st_mode):
@@ -81,12 +88,16 @@ class LocalStore:
         nodes.sort(key=lambda n: (n.type != "folder", n.path.name))
         return nodes
 
-    def walk(self, folder: Node) -> Iterator[Node]:
-        """Every node under ``folder``, depth first, each folder before its contents."""
+    def walk(self, folder: Node, _ancestors: frozenset[Path] = frozenset()) -> Iterator[Node]:
+        """Every node under ``folder``, depth first, each folder before its contents.
+
+        A linked folder that contains itself is listed but not entered again.
+        """
+        ancestors = _ancestors | {folder.path.resolve()}
         for child in self.children(folder):
             yield child
-            if child.type == "folder":
-                yield from self.walk(child)
+            if child.type == "folder" and child.path.resolve() not in ancestors:
+                yield from self.walk(child, ancestors)
 
     @staticmethod
     def entry(node: Node) -> FolderEntry:

@@ -18,7 +18,7 @@ from tests.conftest import StartServer
 from tests.helpers import expected_members, file_id, zip_contents
 
 pytestmark = pytest.mark.mount
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def boxzipfs(
@@ -246,3 +246,85 @@ def test_unmount_refuses_a_busy_mount_and_lazy_detaches_it(
         finally:
             os.close(handle)
         assert process.wait(15) == 0
+
+
+def test_version_help_and_verbose_anywhere(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    from boxzipfs import __version__
+
+    version = boxzipfs("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"boxzipfs {__version__}"
+    top = boxzipfs("--help")
+    assert top.returncode == 0
+    for words in (
+        "Each directory of a boxzipfs mount is one",
+        "examples:",
+        "boxzipfs mount /mnt/box --local",
+    ):
+        assert words in top.stdout
+    assert "argument parsing" not in top.stdout  # written for users, not from the module docstring
+
+    from tests.mounting import mounted
+
+    root, _ = tree
+    for place in ("before", "after"):
+        mp, log = tmp_path / f"mnt-{place}", tmp_path / f"{place}.log"
+        with mounted(mp, ["--local", str(root), "--state-dir", str(tmp_path / place)], log):
+            request = mp / "docs"
+            request.mkdir()
+            (request / "request.json").write_text(
+                json.dumps({"items": [{"type": "folder", "id": file_id(root, "docs")}]})
+            )
+            (request / "request.zip").read_bytes()
+        text = log.read_text()
+        assert "DEBUG" in text and "created a zip download of 1 items" in text
+        assert "stream ended after" in text
+    # -v before the command, as `boxzipfs -v mount ...` (the mounted() helper puts it after)
+    mp = tmp_path / "mnt-top"
+    mp.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "boxzipfs", "-v", "mount", str(mp), "--foreground", "--local", str(root),
+         "--state-dir", str(tmp_path / "top"), "-q"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.ismount(mp):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        subprocess.run(["fusermount", "-u", str(mp)], check=False)
+        _, err = process.communicate(timeout=15)
+    assert "INFO" in err and "DEBUG" not in err  # -v and -q add up: the default INFO
+
+
+def test_status_keeps_name_and_error_readable_at_80_columns_and_follows_in_plain_lines(
+    tree: tuple[Path, dict[str, bytes]], mount
+) -> None:
+    root, _ = tree
+    mp = mount("--local", str(root))
+    name = "quarterly-reports-for-the-board"
+    assert boxzipfs("request", "add", mp, name, "folder:0").returncode == 0
+    with pytest.raises(OSError):
+        (mp / name / "request.zip").read_bytes()
+    once = boxzipfs("status", mp, "--once", env={"COLUMNS": "80"})
+    assert once.returncode == 0
+    assert all(len(line) <= 80 for line in once.stdout.splitlines()), once.stdout
+    assert name in once.stdout  # whole, on one line
+    flat = " ".join(once.stdout.split())
+    assert "The root folder (ID 0) cannot be added to a zip" in flat
+
+    live = subprocess.Popen(
+        [sys.executable, "-m", "boxzipfs", "status", str(mp), "--interval", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+    assert boxzipfs("request", "add", mp, "docs", f"folder:{file_id(root, 'docs')}").returncode == 0
+    (mp / "docs" / "request.zip").read_bytes()
+    time.sleep(1.0)
+    live.send_signal(signal.SIGINT)
+    out, err = live.communicate(timeout=10)
+    assert live.returncode == 0, err
+    lines = out.splitlines()
+    assert any(f"{mp}: {name}  failed" in line for line in lines), out
+    assert any(f"{mp}: docs  idle" in line for line in lines), out
+    assert any(f"{mp}: docs  succeeded  files 3/3" in line for line in lines), out

@@ -11,11 +11,24 @@ from pathlib import Path
 import pytest
 
 from boxzipfs.download.spool import Spool
-from boxzipfs.errors import BoxZipError, StreamBroken
+from boxzipfs.errors import BoxZipError, SpoolError, StreamBroken
+
+
+def opened(path: Path) -> Spool:
+    spool = Spool(path)
+    spool.open()
+    return spool
+
+
+def test_a_spool_that_cannot_be_created_is_a_spool_error(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "missing-dir" / "a.spool")
+    with pytest.raises(SpoolError, match="cannot create the spool: No such file or directory"):
+        spool.open()
+    spool.discard()  # nothing to remove, no error
 
 
 def test_reads_wait_for_bytes_and_end_cleanly_only_when_finished(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "a.spool")
+    spool = opened(tmp_path / "a.spool")
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(spool.read(3, 4)))
     reader.start()
@@ -34,7 +47,7 @@ def test_reads_wait_for_bytes_and_end_cleanly_only_when_finished(tmp_path: Path)
 
 
 def test_out_of_order_reads_are_absorbed(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "a.spool")
+    spool = opened(tmp_path / "a.spool")
     data = bytes(range(256)) * 64
     results: dict[int, bytes] = {}
     offsets = [4096 * i for i in (3, 1, 2, 0)]
@@ -50,7 +63,7 @@ def test_out_of_order_reads_are_absorbed(tmp_path: Path) -> None:
 
 
 def test_failure_reaches_every_reader_even_for_bytes_present(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "a.spool")
+    spool = opened(tmp_path / "a.spool")
     spool.append([b"x" * 100])
     waiting: list[BaseException] = []
 
@@ -77,18 +90,18 @@ def test_zip_trailer_check(tmp_path: Path) -> None:
         archive.writestr("a.txt", b"hello" * 100)
         archive.comment = b"a comment"
     whole = buffer.getvalue()
-    complete = Spool(tmp_path / "c.spool")
+    complete = opened(tmp_path / "c.spool")
     complete.append([whole])
     assert complete.has_zip_trailer()
-    short = Spool(tmp_path / "s.spool")
+    short = opened(tmp_path / "s.spool")
     short.append([whole[:-5]])
     assert not short.has_zip_trailer()
-    empty = Spool(tmp_path / "e.spool")
+    empty = opened(tmp_path / "e.spool")
     assert not empty.has_zip_trailer()
 
 
 def test_discard_deletes_the_file_and_fails_reads(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "a.spool")
+    spool = opened(tmp_path / "a.spool")
     spool.append([b"abc"])
     spool.finish()
     spool.discard()

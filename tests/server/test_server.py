@@ -143,7 +143,11 @@ def test_create_rejects_bad_bodies(server: LocalServer, http: httpx.Client, raw:
 
 def test_unknown_routes_and_methods_answer_client_errors(server: LocalServer, http: httpx.Client) -> None:
     assert_client_error(http.get(f"{server.url}/2.0/files/1"), 404, "not_found")
-    assert_client_error(http.get(f"{server.url}/2.0/zip_downloads"), 405, "method_not_allowed")
+    wrong_method = http.get(f"{server.url}/2.0/zip_downloads")
+    assert_client_error(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "POST"
+    allowed = http.delete(f"{server.url}/2.0/folders/0/items").headers["allow"]
+    assert sorted(allowed.split(", ")) == ["GET", "HEAD"]
 
 
 def test_create_auth_and_lookup_errors(
@@ -424,3 +428,28 @@ def test_zip64_archive_beyond_4_gib(tmp_path: Path, start_server: StartServer, h
             member.seek(123_456_789)
             assert member.read(22) == b"a marker in the middle"
     assert http.get(info["status_url"], headers=bearer(server.token)).json()["state"] == "succeeded"
+
+
+def test_symlinks_inside_the_served_folder_are_followed_never_outside(
+    tmp_path: Path, start_server: StartServer, http: httpx.Client
+) -> None:
+    root, outside = tmp_path / "box", tmp_path / "outside"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.txt").write_bytes(b"inside\n")
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(b"never served\n")
+    (root / "linked-dir").symlink_to(root / "real")
+    (root / "linked-file.txt").symlink_to(root / "real" / "a.txt")
+    (root / "escape-dir").symlink_to(outside)
+    (root / "escape-file.txt").symlink_to(outside / "secret.txt")
+    (root / "dangling").symlink_to(root / "nowhere")
+    (root / "real" / "loop").symlink_to(root)  # the root itself: a loop, never followed
+    (root / "real" / "up").symlink_to(root / "real")  # an ancestor: listed, not entered again
+    server = start_server(root)
+    listing = http.get(f"{server.url}/2.0/folders/0/items", headers=bearer(server.token)).json()
+    names = sorted(entry["name"] for entry in listing["entries"])
+    assert names == ["linked-dir", "linked-file.txt", "real"]
+    body = {"items": [{"type": "folder", "id": file_id(root, "linked-dir")}]}
+    download = create(http, server.url, server.token, body).json()
+    members = zip_contents(http.get(download["download_url"]).content)
+    assert members == {"real/": b"", "real/a.txt": b"inside\n", "real/up/": b""}
