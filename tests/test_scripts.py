@@ -26,6 +26,22 @@ def test_demo_streams_and_verifies_an_archive() -> None:
     assert "demo finished" in out
 
 
+def test_demo_fails_when_its_check_fails(tmp_path: Path) -> None:
+    """A folder whose archive cannot match it (a link that leads outside is never served)."""
+    source, outside = tmp_path / "box", tmp_path / "outside"
+    source.mkdir()
+    outside.mkdir()
+    (source / "kept.txt").write_text("kept\n")
+    (outside / "secret.txt").write_text("never served\n")
+    (source / "escape").symlink_to(outside)
+    done = subprocess.run(
+        ["scripts/demo", str(source)], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode != 0
+    assert "differs from" in done.stderr
+    assert "demo finished" not in done.stdout
+
+
 def test_benchmarks_print_their_figures() -> None:
     server = run("scripts/bench-server", "--size-mib", "64", "--files", "4")
     assert "archive MB/s" in server and "ratio" in server

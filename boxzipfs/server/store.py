@@ -73,8 +73,12 @@ class LocalStore:
         return None
 
     def _reindex(self) -> None:
+        """ID -> path; an item reached through links is indexed at its own (link-free) path."""
         root = self.node(self.root)
-        index = {node.id: node.path for node in self.walk(root)} if root else {}
+        index: dict[str, Path] = {}
+        for node in self.walk(root) if root else ():
+            if node.id not in index or node.path == node.path.resolve():
+                index[node.id] = node.path
         with self._lock:
             self._index = index
 
