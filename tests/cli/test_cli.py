@@ -319,6 +319,7 @@ def test_status_keeps_name_and_error_readable_at_80_columns_and_follows_in_plain
     )  # fmt: skip
     time.sleep(1.5)
     assert boxzipfs("request", "add", mp, "docs", f"folder:{file_id(root, 'docs')}").returncode == 0
+    time.sleep(1.0)  # a poll sees it idle
     (mp / "docs" / "request.zip").read_bytes()
     time.sleep(1.0)
     live.send_signal(signal.SIGINT)

@@ -178,3 +178,24 @@ def test_background_mount_reports_libfuse_refusing_the_mountpoint(
     done = boxzipfs("mount", target, "--local", root, "--state-dir", tmp_path / "s")
     assert done.returncode != 0
     assert "not a directory" in one_line(done.stderr)
+
+
+def test_a_spool_that_cannot_be_created_shows_in_status_and_the_log(
+    tree: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    import shutil
+
+    root, _ = tree
+    mp, cache, log = tmp_path / "m", tmp_path / "cache", tmp_path / "log"
+    with mounted(
+        mp, ["--local", str(root), "--state-dir", str(tmp_path / "s"), "--cache-dir", str(cache)], log
+    ):
+        request = define(mp, "docs", {"items": folder_items(root, "docs")})
+        shutil.rmtree(cache)  # someone cleans ~/.cache under a live mount
+        with pytest.raises(OSError) as failed:
+            (request / "request.zip").read_bytes()
+        assert failed.value.errno == errno.EIO
+        error = status(request)["error"]
+        assert error["errno"] == "EIO"  # type: ignore[index]
+        assert error["message"] == "cannot create the spool: No such file or directory"  # type: ignore[index]
+    assert "cannot create the spool: No such file or directory" in log.read_text()
