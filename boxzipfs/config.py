@@ -16,7 +16,7 @@ The config file lives at ``$XDG_CONFIG_HOME/boxzipfs/config.toml`` unless
 
     [mount]
     cache_size = "10G"
-    buffer_size = "4M"
+    buffer_size = "1M"
     max_downloads = 5
     reuse_seconds = 120
     queue_deadline = 600
@@ -97,7 +97,7 @@ class Settings:
     state_dir: str | None = None
     cache_dir: str | None = None
     cache_size: int = 10 << 30
-    buffer_size: int = 4 << 20
+    buffer_size: int = 1 << 20
     max_downloads: int = 5
     reuse_seconds: float = 120.0
     queue_deadline: float = 600.0

@@ -46,7 +46,7 @@ def test_benchmarks_print_their_figures() -> None:
     server = run("scripts/bench-server", "--size-mib", "64", "--files", "4")
     assert "archive MB/s" in server and "ratio" in server
     mount = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss")
-    assert "mount dd MB/s" in mount and "TTFB" in mount
+    assert "dd MB/s, mount / httpx" in mount and "TTFB, mount / httpx" in mount
 
 
 def test_readme_quick_start_runs_literally(tmp_path: Path) -> None:

@@ -175,7 +175,9 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", help="where request definitions and the log live")
     p.add_argument("--cache-dir", help="where archives are spooled")
     p.add_argument("--cache-size", type=parse_size, help="disk kept for completed archives (default 10G)")
-    p.add_argument("--buffer-size", type=parse_size, help="memory buffer per download (default 4M)")
+    p.add_argument(
+        "--buffer-size", type=parse_size, help="bytes gathered from the network per spool write (default 1M)"
+    )
     p.add_argument("--max-downloads", type=int, help="concurrent Box downloads (default 5)")
     p.add_argument(
         "--reuse-seconds", type=float, help="serve a completed archive again for this long (default 120)"

@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from httpcore._sync import http11 as httpcore_http11
 
 from boxzipfs.client import redact
 from boxzipfs.client.auth import Auth
@@ -36,6 +37,13 @@ from boxzipfs.errors import (
 from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
 
 log = logging.getLogger(__name__)
+
+# httpcore reads the socket 64 KiB at a time; 256 KiB reads receive a body at
+# nearly twice the MB/s for half the CPU (measured, PERF-NOTES). It is a class
+# attribute of httpcore's, so it is set once here, where it is known to exist.
+SOCKET_READ_BYTES = 256 << 10
+if hasattr(httpcore_http11.HTTP11Connection, "READ_NUM_BYTES"):
+    httpcore_http11.HTTP11Connection.READ_NUM_BYTES = SOCKET_READ_BYTES
 
 DEFAULT_API_URL = "https://api.box.com"
 CHECK_TIMEOUT = 10.0

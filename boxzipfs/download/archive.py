@@ -20,8 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from boxzipfs.client.box import BoxClient, ContentStream
-from boxzipfs.download.buffer import BufferClosed, ByteBuffer
+from boxzipfs.client.box import SOCKET_READ_BYTES, BoxClient, ContentStream
 from boxzipfs.download.slots import Cancelled, SlotQueue
 from boxzipfs.download.spool import Spool
 from boxzipfs.errors import (
@@ -32,7 +31,6 @@ from boxzipfs.errors import (
     NetworkError,
     NotFound,
     QueueTimeout,
-    SpoolError,
     StreamBroken,
     TooManyRequests,
 )
@@ -56,7 +54,7 @@ FINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ABANDONED})
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    buffer_size: int = 4 << 20
+    buffer_size: int = 1 << 20  # bytes gathered from the socket per spool write
     queue_deadline: float = 600.0
     status_interval: float = 1.0
     final_status_wait: float = 10.0
@@ -240,41 +238,35 @@ class ArchiveDownload:
             raise Cancelled("cancelled") from None
 
     def _pump(self, stream: ContentStream) -> None:
-        """Socket -> bounded buffer -> spool, the spool written by a thread of its own."""
-        buffer = ByteBuffer(self._settings.buffer_size)
-        write_error: list[BoxZipError] = []
+        """Socket -> spool on this one thread: chunks are gathered and written with one
+        vectored write once ``buffer_size`` bytes are in, or as soon as a socket read comes
+        back short (nothing more was waiting: a slow stream's bytes never sit in memory
+        while the socket is idle); readers waiting for those bytes then wake.
 
-        def write() -> None:
-            while (chunks := buffer.take()) is not None:
-                try:
-                    self.spool.append(chunks)
-                except SpoolError as exc:
-                    write_error.append(exc)
-                    buffer.abort()
-                    return
-                with self._lock:
-                    self.received += sum(len(c) for c in chunks)
-
-        writer = threading.Thread(target=write, name=f"spool-{self.name}", daemon=True)
-        writer.start()
+        One thread and large batches: no hand-off per chunk, one wake-up per batch.
+        """
+        batch: list[bytes] = []
+        gathered = 0
+        limit = self._settings.buffer_size
         try:
             for chunk in stream:
-                if self._stop.is_set():
-                    raise Cancelled("cancelled")
-                buffer.put(chunk)
-            buffer.end()
-        except BufferClosed:
-            pass
-        except BaseException:
-            buffer.abort()
-            raise
+                batch.append(chunk)
+                gathered += len(chunk)
+                if gathered >= limit or len(chunk) < SOCKET_READ_BYTES:
+                    self._write(batch)
+                    batch, gathered = [], 0
+                    if self._stop.is_set():
+                        raise Cancelled("cancelled")
+            self._write(batch)
         finally:
-            writer.join()
             with self._lock:
                 self.stream_ended = time.monotonic()
             log.debug("download %s: stream ended after %d bytes", self.name, self.received)
-        if write_error:
-            raise write_error[0]
+
+    def _write(self, batch: list[bytes]) -> None:
+        self.spool.append(batch)
+        with self._lock:
+            self.received = self.spool.length
 
     def _check_end(self) -> None:
         """Refuse an archive that is short, failed on Box's side, or has unallowed skips."""

@@ -39,7 +39,7 @@ from boxzipfs.errors import (
 from boxzipfs.models import RequestSpec, parse_request_spec
 from boxzipfs.mount import readiness
 from boxzipfs.mount.local_server import start_local_server
-from boxzipfs.mount.memory import limit_malloc_arenas
+from boxzipfs.mount.memory import tune_malloc
 from boxzipfs.mount.ownership import DirectoryLock
 from boxzipfs.mount.paths import cache_dir_for, state_dir_for
 
@@ -113,11 +113,10 @@ def _serve(
     fuse_options: dict[str, str | bool],
     notifier: readiness.Notifier,
 ) -> int:
-    from fuse import FUSE  # imported here so that serve and the CLI work without libfuse
+    from boxzipfs.mount.fs import BoxZipOperations  # imported here: serve and the CLI need no libfuse
+    from boxzipfs.mount.libfuse import FUSE
 
-    from boxzipfs.mount.fs import BoxZipOperations
-
-    limit_malloc_arenas()
+    tune_malloc()
     state_dir = state_dir_for(settings.state_dir, mountpoint)
     cache_dir = cache_dir_for(settings.cache_dir, mountpoint)
     with contextlib.ExitStack() as stack:
@@ -163,14 +162,15 @@ def _serve(
             "attr_timeout": "0",
             "entry_timeout": "0",
             "negative_timeout": "0",
-            "atomic_o_trunc": True,
-            "big_writes": True,
             **fuse_options,
         }
         log.info("mounting at %s (state %s, cache %s)", mountpoint, state_dir, cache_dir)
         try:
             FUSE(operations, str(mountpoint), foreground=True, nothreads=False, raw_fi=True, **fuse_kwargs)
         except RuntimeError:
+            if operations.mounted:  # libfuse3 returns non-zero after SIGINT/SIGTERM: a normal end
+                log.info("unmounted %s", mountpoint)
+                return 0
             raise MountError(
                 f"FUSE could not mount at {mountpoint} (libfuse's reason is in the log)"
             ) from None

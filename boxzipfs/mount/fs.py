@@ -17,6 +17,7 @@ errno from :mod:`boxzipfs.drive.errnos`, its cause logged.
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import logging
 import os
@@ -25,14 +26,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from fuse import FuseOSError, Operations
+from typing import Any, TypeVar
 
 from boxzipfs.download.archive import ArchiveDownload
 from boxzipfs.drive.drive import BY_ID, Drive, RequestKey
 from boxzipfs.drive.errnos import errno_for
 from boxzipfs.errors import BoxZipError
+from boxzipfs.mount.libfuse import FuseOSError, Operations
 
 log = logging.getLogger(__name__)
 
@@ -108,36 +108,52 @@ ONLY_REQUEST_JSON = (
 BY_ID_READ_ONLY = "by-id/ is read-only: define a request directory to choose items"
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translated(operation: F) -> F:
+    """Every operation: BoxZipError to its errno by the one table; anything unexpected a logged EIO.
+
+    mfusepy would turn any non-OSError into a misleading EINVAL.
+    """
+
+    @functools.wraps(operation)
+    def run(self: BoxZipOperations, *args: Any) -> Any:
+        try:
+            return operation(self, *args)
+        except FuseOSError:
+            raise
+        except BoxZipError as exc:
+            code = errno_for(exc)
+            log.info(
+                "%s %s: %s -> %s", operation.__name__, args[0] if args else "", exc, errno.errorcode.get(code)
+            )
+            raise FuseOSError(code) from None
+        except Exception:
+            log.exception("%s %s failed unexpectedly", operation.__name__, args[0] if args else "")
+            raise FuseOSError(errno.EIO) from None
+
+    return run  # type: ignore[return-value]
+
+
 class BoxZipOperations(Operations):  # type: ignore[misc]
-    """fusepy operations over a Drive (``raw_fi`` so open can choose direct I/O)."""
+    """FUSE operations over a Drive (``raw_fi`` so open can choose direct I/O and keep_cache)."""
 
     use_ns = True
 
     def __init__(self, drive: Drive, on_mounted: Callable[[], None] | None = None) -> None:
         self.drive = drive
         self._on_mounted = on_mounted
+        self.mounted = False  # set by init: libfuse3 reports an unmount by signal as an error
         self._handles: dict[int, Handle] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._uid, self._gid = os.getuid(), os.getgid()
         self._mounted_ns = time.time_ns()
 
-    def __call__(self, op: str, *args: Any) -> Any:
-        """Every operation: unexpected exceptions become logged EIO, never fusepy's EINVAL."""
-        try:
-            return super().__call__(op, *args)
-        except FuseOSError:
-            raise
-        except BoxZipError as exc:
-            code = errno_for(exc)
-            log.info("%s %s: %s -> %s", op, args[0] if args else "", exc, errno.errorcode.get(code))
-            raise FuseOSError(code) from None
-        except Exception:
-            log.exception("%s %s failed unexpectedly", op, args[0] if args else "")
-            raise FuseOSError(errno.EIO) from None
-
     def init(self, path: str) -> None:
         """The kernel has the mount: tell whoever waits for it (the background parent)."""
+        self.mounted = True
         if self._on_mounted is not None:
             self._on_mounted()
 
@@ -297,7 +313,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             # While the size is unknown the file is a stream: without this, sendfile and
             # splice (shutil.copyfile) trust st_size 0 and copy nothing, silently.
             fi.nonseekable = int(streaming)
-            fi.keep_cache = 0
+            # A complete archive never changes: the page cache may serve re-reads with no
+            # daemon work. A newer archive under this path has a new mtime and size, which
+            # libfuse3's auto_inval_data turns into an invalidation at the next getattr.
+            fi.keep_cache = int(not streaming)
         fi.fh = self._add(handle)
         return 0
 
@@ -398,3 +417,11 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     def mknod(self, path: str, mode: int, dev: int) -> None:
         raise refuse(errno.EPERM, "mknod", path, ONLY_REQUEST_JSON)
+
+
+OPERATIONS = (
+    "getattr", "readdir", "mkdir", "rmdir", "statfs", "create", "open", "read", "write", "truncate",
+    "flush", "release", "utimens", "chmod", "chown", "unlink", "rename", "symlink", "link", "mknod",
+)  # fmt: skip
+for _name in OPERATIONS:
+    setattr(BoxZipOperations, _name, translated(getattr(BoxZipOperations, _name)))

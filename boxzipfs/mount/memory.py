@@ -15,16 +15,28 @@ import logging
 log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
 
 
-def limit_malloc_arenas(count: int = 2) -> bool:
-    """Cap glibc's malloc arenas (call before starting threads); False where unsupported."""
+def tune_malloc(arenas: int = 2, mmap_threshold: int = 16 << 20, trim_threshold: int = 64 << 20) -> bool:
+    """Cap glibc's malloc arenas and fix its thresholds (call before starting threads).
+
+    Fixed thresholds keep glibc from handing big buffers (socket reads, spool
+    batches) back to the kernel and faulting fresh pages in for the next one,
+    which these VMs charge dearly for. False where mallopt is unsupported.
+    """
     name = ctypes.util.find_library("c")
     if name is None:
         return False
     try:
         libc = ctypes.CDLL(name)
-        return bool(libc.mallopt(M_ARENA_MAX, count))
+        settings = (
+            (M_ARENA_MAX, arenas),
+            (M_MMAP_THRESHOLD, mmap_threshold),
+            (M_TRIM_THRESHOLD, trim_threshold),
+        )
+        return all(libc.mallopt(option, value) for option, value in settings)
     except (OSError, AttributeError):
         log.debug("mallopt is not available here")
         return False

@@ -1,0 +1,33 @@
+"""The FUSE binding: mfusepy (fusepy's maintained fork, same API) over libfuse3.
+
+libfuse3 negotiates 1 MiB requests by itself (libfuse2 stops at 128 KiB) and
+mounts for users other than root through ``fusermount3``. mfusepy loads
+libfuse2 when both are installed unless ``FUSE_LIBRARY_NAME`` says otherwise,
+so this module sets it before the import; everything that needs fuse imports
+it from here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")
+
+import mfusepy  # the library is chosen by the variable above
+
+FuseOSError = mfusepy.FuseOSError
+Operations = mfusepy.Operations
+
+
+class FUSE(mfusepy.FUSE):  # type: ignore[misc]
+    """mfusepy's FUSE, passing the open handle to ``truncate`` under libfuse3 as under libfuse2
+    (mfusepy drops it, so ``ftruncate`` of an open request.json would look like a truncate by path)."""
+
+    def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
+        return int(self.ftruncate(path, length, fip))
+
+
+def fuse_major_version() -> int:
+    """3 for libfuse3, 2 for libfuse2: the library mfusepy loaded."""
+    return int(mfusepy.fuse_version_major)
