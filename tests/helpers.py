@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -70,3 +72,13 @@ def write_users(path: Path, users: list[dict[str, object]] | None = None, client
     """A server users file; ``clients`` adds the OAuth client cid/cs (user 7, enterprise 500)."""
     path.write_text(json.dumps({"users": users or [], "clients": [OAUTH_CLIENT] if clients else []}))
     return path
+
+
+def boxzipfs(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``boxzipfs`` command as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "boxzipfs", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})},
+    )  # fmt: skip

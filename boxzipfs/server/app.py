@@ -33,6 +33,8 @@ from boxzipfs.server.zips import ZipError, ZipJob, ZipRegistry
 
 HELP_URL = "https://developer.box.com/guides/api-calls/permissions-and-errors/common-errors/"
 MAX_PAGE = 1000
+SORTS = ("id", "name", "date", "size")  # accepted as the spec allows; listings keep Box's default order
+DIRECTIONS = ("ASC", "DESC")
 
 
 class CutStream(Exception):
@@ -184,9 +186,18 @@ class BoxApp:
         folder = self.store.resolve("folder", request.path_params["fid"])
         if folder is None or not user.may_read(folder.rel):
             return client_error(404, "not_found", "Not Found")
+        query = request.query_params
+        if (
+            query.get("sort", "name") not in SORTS
+            or query.get("direction", "ASC") not in DIRECTIONS
+            or query.get("usemarker", "false") not in ("true", "false")
+        ):
+            return client_error(400, "bad_request", "Invalid sort, direction or usemarker")
         try:
-            limit = min(int(request.query_params.get("limit", 100)), MAX_PAGE)
-            use_marker = request.query_params.get("usemarker", "false").lower() == "true"
+            limit = int(request.query_params.get("limit", 100))
+            if limit > MAX_PAGE:
+                raise ValueError
+            use_marker = request.query_params.get("usemarker", "false") == "true"
             if use_marker:
                 marker = request.query_params.get("marker")
                 offset = int(marker) if marker else 0

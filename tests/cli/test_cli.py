@@ -15,19 +15,10 @@ import pytest
 
 from boxzipfs.mount.local_server import LocalServer
 from tests.conftest import StartServer
-from tests.helpers import expected_members, file_id, zip_contents
+from tests.helpers import boxzipfs, expected_members, file_id, zip_contents
 
 pytestmark = pytest.mark.mount
 REPO = Path(__file__).resolve().parents[2]
-
-
-def boxzipfs(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "boxzipfs", *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})},
-    )  # fmt: skip
 
 
 def test_request_add_and_rm(tree: tuple[Path, dict[str, bytes]], mount) -> None:

@@ -14,18 +14,11 @@ import pytest
 
 from boxzipfs.mount.local_server import LocalServer
 from boxzipfs.mount.paths import mount_key
-from tests.helpers import expected_members, zip_contents
+from tests.helpers import boxzipfs, expected_members, zip_contents
 from tests.mount.support import define, folder_items, status
 from tests.mounting import mounted
 
 pytestmark = pytest.mark.mount
-
-
-def boxzipfs(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "boxzipfs", *map(str, args)],
-        capture_output=True, text=True, timeout=90, check=False, env={**os.environ, **(env or {})},
-    )  # fmt: skip
 
 
 def one_line(stderr: str) -> str:

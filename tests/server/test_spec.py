@@ -28,6 +28,10 @@ DEVIATIONS = {
         "stricter than the schema, as Box is in practice: an empty items list, an id that is "
         "not digits, or a download_file_name that is empty or holds '/' answer 400 bad_request"
     ),
+    "GET /folders/{folder_id}/items": (
+        "a limit below 1 or an offset below 0 (the schema sets no minimum) answer 400 bad_request; "
+        "sort and direction are validated but the order stays Box's default (folders, then files, by name)"
+    ),
 }
 
 
@@ -41,7 +45,8 @@ def box_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: the same examples every run, so CI never flakes; change the seed to explore.
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_server_conforms_to_the_spec(case: schemathesis.Case, box_server: LocalServer) -> None:
     base = box_server.url if case.path.startswith("/oauth2") else f"{box_server.url}/2.0"
     excluded = [positive_data_acceptance] if case.operation.label in DEVIATIONS else []
