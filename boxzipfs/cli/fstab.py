@@ -11,6 +11,10 @@ bookkeeping options are dropped; the rest go to FUSE.
 
 from __future__ import annotations
 
+import os
+import pwd
+from collections.abc import MutableMapping
+
 from boxzipfs.errors import BoxZipError
 
 VALUE_OPTIONS = {
@@ -33,6 +37,17 @@ MOUNT_ONLY = {"defaults", "auto", "noauto", "user", "users", "nouser", "_netdev"
 
 class HelperUsage(BoxZipError):
     """The helper form was called with arguments it cannot read."""
+
+
+def helper_environment(environ: MutableMapping[str, str]) -> None:
+    """Give the helper the caller's own HOME and a PATH.
+
+    For a ``user`` fstab entry mount(8) runs the helper as the user, but with
+    HOME=/root and no PATH; the default config, state and cache dirs would then
+    point into root's home. The passwd entry of the real user is the truth.
+    """
+    environ["HOME"] = pwd.getpwuid(os.getuid()).pw_dir
+    environ.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
 
 
 def helper_argv(argv: list[str]) -> list[str]:

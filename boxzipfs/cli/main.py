@@ -412,12 +412,13 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; every failure is one line on stderr and a non-zero exit."""
-    from boxzipfs.cli.fstab import helper_argv
+    from boxzipfs.cli.fstab import helper_argv, helper_environment
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
             argv = helper_argv(argv)  # invoked by mount(8) for a fuse.boxzipfs fstab entry
+            helper_environment(os.environ)
         args = build_parser().parse_args(argv)
         _setup_logging(args)
         return _dispatch(args, argv)
