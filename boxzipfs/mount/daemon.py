@@ -114,7 +114,7 @@ def _serve(
     notifier: readiness.Notifier,
 ) -> int:
     from boxzipfs.mount.fs import BoxZipOperations  # imported here: serve and the CLI need no libfuse
-    from boxzipfs.mount.libfuse import FUSE
+    from boxzipfs.mount.libfuse import FUSE, fuse_major_version
 
     tune_malloc()
     state_dir = state_dir_for(settings.state_dir, mountpoint)
@@ -164,6 +164,9 @@ def _serve(
             "negative_timeout": "0",
             **fuse_options,
         }
+        if fuse_major_version() == 3:
+            # Unset, libfuse 3.14 logs "Ignoring invalid max threads value 4294967295" on every mount.
+            fuse_kwargs.setdefault("max_idle_threads", "10")
         log.info("mounting at %s (state %s, cache %s)", mountpoint, state_dir, cache_dir)
         try:
             FUSE(operations, str(mountpoint), foreground=True, nothreads=False, raw_fi=True, **fuse_kwargs)

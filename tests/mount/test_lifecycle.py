@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import subprocess
 import sys
 import time
@@ -192,3 +193,17 @@ def test_a_spool_that_cannot_be_created_shows_in_status_and_the_log(
         assert error["errno"] == "EIO"  # type: ignore[index]
         assert error["message"] == "cannot create the spool: No such file or directory"  # type: ignore[index]
     assert "cannot create the spool: No such file or directory" in log.read_text()
+
+
+def test_the_log_holds_only_boxzipfs_lines(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
+    """libfuse3 3.14 prints 'Ignoring invalid max threads value 4294967295' on every mount
+    unless max_idle_threads is set; a log is for the user, not for library noise."""
+    root, _ = tree
+    log = tmp_path / "log"
+    with mounted(tmp_path / "mnt", ["--local", str(root), "--state-dir", str(tmp_path / "st")], log):
+        request = define(tmp_path / "mnt", "docs", {"items": folder_items(root, "docs")})
+        assert zip_contents((request / "request.zip").read_bytes()) == expected_members(root, "docs")
+    lines = log.read_text().splitlines()
+    assert lines and all(
+        re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ boxzipfs\.", x) for x in lines
+    ), lines
