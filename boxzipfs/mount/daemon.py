@@ -115,6 +115,7 @@ def _serve(
 ) -> int:
     from boxzipfs.mount.fs import BoxZipOperations  # imported here: serve and the CLI need no libfuse
     from boxzipfs.mount.libfuse import FUSE, fuse_major_version
+    from boxzipfs.mount.readahead import raise_read_ahead
 
     tune_malloc()
     state_dir = state_dir_for(settings.state_dir, mountpoint)
@@ -154,7 +155,9 @@ def _serve(
         )
         stack.callback(manager.shutdown)
         operations = BoxZipOperations(
-            Drive(store, manager, settings.wait_for_size), on_mounted=notifier.ready
+            Drive(store, manager, settings.wait_for_size),
+            on_mounted=notifier.ready,
+            on_first_request=lambda: raise_read_ahead(mountpoint),
         )
         fuse_kwargs: dict[str, str | bool] = {
             "fsname": "boxzipfs",

@@ -141,9 +141,17 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     use_ns = True
 
-    def __init__(self, drive: Drive, on_mounted: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        drive: Drive,
+        on_mounted: Callable[[], None] | None = None,
+        on_first_request: Callable[[], object] | None = None,
+    ) -> None:
         self.drive = drive
         self._on_mounted = on_mounted
+        # The kernel applies INIT's reply only after init returns: settings it would
+        # overwrite (read-ahead) wait for the first request, which follows the reply.
+        self._on_first_request = on_first_request
         self.mounted = False  # set by init: libfuse3 reports an unmount by signal as an error
         self._handles: dict[int, Handle] = {}
         self._ids = itertools.count(1)
@@ -180,6 +188,11 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         return [REQUEST_JSON, REQUEST_ZIP, STATUS_JSON]
 
     def getattr(self, path: str, fh: Any = None) -> dict[str, int]:
+        if self._on_first_request is not None:
+            with self._lock:
+                first, self._on_first_request = self._on_first_request, None
+            if first is not None:
+                first()
         node = parse_path(path)
         if node.kind in ("root", "by-id"):
             return self._stat(stat.S_IFDIR | 0o755)

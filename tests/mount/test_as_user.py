@@ -155,6 +155,11 @@ def test_a_user_mounts_reads_and_unmounts_with_fusermount(user: User) -> None:
     assert line and line.split()[2] == "fuse.boxzipfs" and f"user_id={UID}" in line
     user.define_docs()
     user.copy_docs()
+    # A user may not raise the mount's read-ahead (boxzipfs/mount/readahead.py): the default stays.
+    device = next(
+        f.split()[2] for f in Path("/proc/self/mountinfo").read_text().splitlines() if str(user.mnt) in f
+    )
+    assert int(Path("/sys/class/bdi", device, "read_ahead_kb").read_text()) == 128
     # Without allow_other the mount is the user's alone, root included.
     with pytest.raises(PermissionError):
         os.stat(user.mnt / "docs")
