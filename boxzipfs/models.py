@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from boxzipfs.errors import RequestInvalid, RequestTooLarge
@@ -243,14 +244,35 @@ class FolderEntry:
     id: str
     name: str
     size: int | None = None
+    modified_at: str | None = None  # ISO 8601 with offset, as Box writes it
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FolderEntry:
-        size = obj.get("size")
-        return cls(str(obj["type"]), str(obj["id"]), str(obj["name"]), None if size is None else int(size))
+        size, modified = obj.get("size"), obj.get("modified_at")
+        return cls(
+            str(obj["type"]),
+            str(obj["id"]),
+            str(obj["name"]),
+            None if size is None else int(size),
+            None if modified is None else str(modified),
+        )
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, fields: frozenset[str] | None = None) -> dict[str, Any]:
+        """Box's JSON: type, id and name, then size and modified_at (only those in ``fields``)."""
         body: dict[str, Any] = {"type": self.type, "id": self.id, "name": self.name}
-        if self.size is not None:
+        if self.size is not None and (fields is None or "size" in fields):
             body["size"] = self.size
+        if self.modified_at is not None and (fields is None or "modified_at" in fields):
+            body["modified_at"] = self.modified_at
         return body
+
+    @property
+    def modified_ns(self) -> int | None:
+        """modified_at as nanoseconds since the epoch; None if absent or unreadable."""
+        if self.modified_at is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.modified_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return int(moment.timestamp()) * 1_000_000_000

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from boxzipfs.config import Settings, load_settings, parse_size, request_from_items
 from boxzipfs.errors import BoxZipError
-from boxzipfs.server.config import Faults, InjectedError, ServerConfig
+from boxzipfs.server.config import ARCHIVE_FORMATS, Faults, InjectedError, ServerConfig
 
 COMMANDS = ("serve", "mount", "unmount", "ls", "request", "status", "config")
 
@@ -102,6 +102,13 @@ def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
         "--token-ttl", type=float, default=ServerConfig.token_ttl, help="lifetime of issued access tokens"
     )
     p.add_argument("--chunk-size", type=parse_size, default=ServerConfig.chunk_size)
+    p.add_argument(
+        "--archive-format",
+        choices=ARCHIVE_FORMATS,
+        default=ServerConfig.archive_format,
+        help="stored entries with sizes up front (default), or deflated with data descriptors; "
+        "PUT /_boxzipfs/archive-format switches it at run time",
+    )
     p.add_argument("--cut-after", type=parse_size, help="fault: drop every content stream after N bytes")
     p.add_argument("--throttle", type=parse_size, help="fault: limit content streams to N bytes/s")
     p.add_argument("--stall-after", type=parse_size, help="fault: pause content streams after N bytes")
@@ -139,6 +146,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         status_ttl=args.status_ttl,
         token_ttl=args.token_ttl,
         chunk_size=args.chunk_size,
+        archive_format=args.archive_format,
         faults=faults,
     )
     box = build_app(args.root, args.token + env_tokens, config, args.users, env_refresh)

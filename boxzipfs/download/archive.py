@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,10 +77,11 @@ class ArchiveDownload:
         slots: SlotQueue,
         spool_path: Path,
         settings: DownloadSettings,
+        recycle: Callable[[Path], None] | None = None,
     ) -> None:
         self.name = name
         self.spec = spec
-        self.spool = Spool(spool_path)
+        self.spool = Spool(spool_path, recycle)
         self._client = client
         self._slots = slots
         self._settings = settings

@@ -25,6 +25,7 @@ from cachetools import LRUCache
 from boxzipfs.client.box import BoxClient
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.slots import SlotQueue
+from boxzipfs.download.spool import SpoolPool
 from boxzipfs.errors import Abandoned
 from boxzipfs.models import RequestSpec
 
@@ -79,6 +80,7 @@ class DownloadManager:
         self._serials = itertools.count(1)
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         clean_spools(settings.cache_dir)
+        self._pool = SpoolPool(settings.cache_dir)
 
     # -- opening and closing ----------------------------------------------------
 
@@ -151,6 +153,7 @@ class DownloadManager:
                     self._retire(download)
             else:
                 self._retire(download)
+            self._enforce_budget()
 
     def shutdown(self) -> None:
         """Cancel everything and delete every spool."""
@@ -194,7 +197,10 @@ class DownloadManager:
         serial = next(self._serials)
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:64]
         path = self.settings.cache_dir / f"{serial:06d}-{safe}.spool"
-        download = ArchiveDownload(name, spec, self.client, self.slots, path, self.settings.download)
+        self._pool.take(path)
+        download = ArchiveDownload(
+            name, spec, self.client, self.slots, path, self.settings.download, self._pool.give
+        )
         self._latest[name] = download
         self._tracked[download] = _Tracked(serial)
         watcher = threading.Thread(target=self._watch, args=(download,), daemon=True)
@@ -218,6 +224,9 @@ class DownloadManager:
         """
         with self._lock:
             streaming = sum(d.spool.length for d in self._tracked if not d.done)
+            used = self._cache.currsize + streaming
+            while self._pool.bytes and used + self._pool.bytes > self.settings.cache_size:
+                self._pool.drop()
             while len(self._cache) and self._cache.currsize + streaming > self.settings.cache_size:
                 self._cache.popitem()
 
@@ -258,6 +267,7 @@ class DownloadManager:
         if tracked is not None:
             self._cache.pop(tracked.serial, None)
         download.spool.discard()
+        self._enforce_budget()  # its file may now wait in the pool
 
     def _sweep(self) -> None:
         """Retire cached downloads whose reuse window has passed."""

@@ -8,6 +8,7 @@ access log.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import secrets
 import time
@@ -26,7 +27,7 @@ from boxzipfs.errors import RequestInvalid
 from boxzipfs.models import ZipDownload, parse_zip_request
 from boxzipfs.server.accounts import Accounts, OAuthError, User
 from boxzipfs.server.archive import archive_chunks
-from boxzipfs.server.config import Faults, ServerConfig
+from boxzipfs.server.config import ARCHIVE_FORMATS, Faults, ServerConfig
 from boxzipfs.server.pipeline import file_chunks, in_thread
 from boxzipfs.server.store import LocalStore
 from boxzipfs.server.zips import ZipError, ZipJob, ZipRegistry
@@ -88,6 +89,7 @@ class BoxApp:
                 Route("/2.0/folders/{fid}/items", self.folder_items, methods=["GET"]),
                 Route("/oauth2/token", self.token, methods=["POST"]),
                 Route("/_boxzipfs/faults", self.faults, methods=["GET", "PUT"]),
+                Route("/_boxzipfs/archive-format", self.archive_format, methods=["GET", "PUT"]),
                 Route("/_boxzipfs/raw/{fid}", self.raw, methods=["GET"]),
                 Route("/_boxzipfs/stats", self.stats, methods=["GET"]),
             ],
@@ -146,9 +148,11 @@ class BoxApp:
         user_id = job.user.id
 
         def readable(rel: str) -> bool:
+            if any(fnmatch.fnmatchcase(rel, pattern) for pattern in faults.skip):
+                return False  # the skip fault: as if Box could not read it
             return self.accounts.user(user_id).may_read(rel)
 
-        chunks = archive_chunks(job, readable, self.config.chunk_size)
+        chunks = archive_chunks(job, readable, self.config.chunk_size, self.config.archive_format)
         sent, started, stalled, finished = 0, time.monotonic(), False, False
         try:
             async for chunk in in_thread(chunks):
@@ -211,8 +215,10 @@ class BoxApp:
             c for c in await anyio.to_thread.run_sync(self.store.children, folder) if user.may_read(c.rel)
         ]
         page = children[offset : offset + limit]
+        fields = query.get("fields")
+        wanted = frozenset(f.strip() for f in fields.split(",")) if fields is not None else None
         body: dict[str, Any] = {
-            "entries": [self.store.entry(n).to_json() for n in page],
+            "entries": [self.store.entry(n).to_json(wanted) for n in page],
             "limit": limit,
         }
         if use_marker:
@@ -246,6 +252,20 @@ class BoxApp:
             except (ValueError, TypeError, KeyError) as exc:
                 return client_error(400, "bad_request", f"Invalid faults: {exc}")
         return JSONResponse(self.config.faults.to_json())
+
+    async def archive_format(self, request: Request) -> Response:
+        """Read or switch the format of the archives built from now on (any valid token may)."""
+        if self._user(request) is None:
+            return _unauthorized()
+        if request.method == "PUT":
+            try:
+                chosen = json.loads(await request.body())["format"]
+            except (ValueError, TypeError, KeyError):
+                chosen = None
+            if chosen not in ARCHIVE_FORMATS:
+                return client_error(400, "bad_request", f"format must be one of {', '.join(ARCHIVE_FORMATS)}")
+            self.config.archive_format = chosen
+        return JSONResponse({"format": self.config.archive_format})
 
     async def raw(self, request: Request) -> Response:
         """A file's bytes as-is, through the same streaming path as archives (for benchmarks)."""

@@ -1,10 +1,14 @@
-"""Build a zip download's archive as a stream, with stream-zip.
+"""Build a zip download's archive as a stream, with stream-zip, in one of two formats.
 
-Entries are stored (no compression): serving must never be the bottleneck, and
-most Box content is already compressed. stream-zip's stored modes buffer a whole
-file unless told its size and CRC, so each file's CRC is computed in a first
-pass over the file (cached by inode, size and mtime) and its bytes are streamed
-in a second: never a whole file in memory. ZIP64 is used only where needed.
+``stored`` (the default): no compression, serving must never be the bottleneck
+and most Box content is already compressed. stream-zip's stored modes buffer a
+whole file unless told its size and CRC, so each file's CRC is computed in a
+first pass over the file (cached by inode, size and mtime) and its bytes are
+streamed in a second: never a whole file in memory.
+
+``deflate``: entries deflated (level 1) with sizes and CRC in data descriptors
+after the data, one pass. Box's own format is undocumented; clients must
+read both. ZIP64 is used only where needed, in either.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from cachetools import LRUCache
-from stream_zip import NO_COMPRESSION_32, NO_COMPRESSION_64, stream_zip
+from stream_zip import NO_COMPRESSION_32, NO_COMPRESSION_64, ZIP_32, ZIP_64, stream_zip
 
 from boxzipfs.server.zips import PlannedEntry, ZipJob
 
@@ -69,7 +73,7 @@ def _skip(job: ZipJob, folder: bool) -> None:
             job.skipped_files += 1
 
 
-def _members(job: ZipJob, readable: Readable, chunk: int) -> Iterator[tuple[Any, ...]]:
+def _members(job: ZipJob, readable: Readable, chunk: int, deflate: bool) -> Iterator[tuple[Any, ...]]:
     """stream-zip member tuples, re-checking each entry; skipped ones are counted."""
     skipped_prefixes: list[str] = []
     written = 0
@@ -91,20 +95,23 @@ def _members(job: ZipJob, readable: Readable, chunk: int) -> Iterator[tuple[Any,
             _skip(job, folder=False)
             continue
         fd, st = opened
-        try:
-            crc = _crc(fd, st, chunk)
-        except BaseException:
-            os.close(fd)
-            raise
         written += st.st_size + 200 + len(entry.name.encode())
-        method = (
-            NO_COMPRESSION_64 if written >= ZIP32_LIMIT or st.st_size >= ZIP32_LIMIT else NO_COMPRESSION_32
-        )
+        large = written >= ZIP32_LIMIT or st.st_size >= ZIP32_LIMIT
+        method: Any
+        if deflate:
+            method = ZIP_64 if large else ZIP_32
+        else:
+            try:
+                crc = _crc(fd, st, chunk)
+            except BaseException:
+                os.close(fd)
+                raise
+            method = (NO_COMPRESSION_64 if large else NO_COMPRESSION_32)(st.st_size, crc)
         yield (
             entry.name,
             datetime.fromtimestamp(st.st_mtime),
             stat.S_IMODE(st.st_mode) | stat.S_IFREG,
-            method(st.st_size, crc),
+            method,
             _file_bytes(fd, st.st_size, chunk, job),
         )
 
@@ -139,6 +146,10 @@ def _open_file(entry: PlannedEntry, readable: Readable) -> tuple[int, os.stat_re
     return fd, st
 
 
-def archive_chunks(job: ZipJob, readable: Readable, chunk_size: int) -> Iterable[bytes]:
-    """The archive of ``job`` as chunks of about ``chunk_size`` bytes."""
-    return stream_zip(_members(job, readable, chunk_size), chunk_size=chunk_size)
+def archive_chunks(job: ZipJob, readable: Readable, chunk_size: int, fmt: str = "stored") -> Iterable[bytes]:
+    """The archive of ``job`` in format ``fmt`` as chunks of about ``chunk_size`` bytes."""
+    return stream_zip(
+        _members(job, readable, chunk_size, deflate=fmt == "deflate"),
+        chunk_size=chunk_size,
+        get_compressobj=lambda: zlib.compressobj(wbits=-zlib.MAX_WBITS, level=1),
+    )

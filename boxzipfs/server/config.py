@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from boxzipfs.models import MAX_FILES_PER_ARCHIVE
 
 GiB = 1 << 30
+# stored: entries stored, sizes and CRC in the local headers (what the server always built);
+# deflate: entries deflated, sizes and CRC in data descriptors after the data, as a
+# streaming writer produces. Box documents neither, so readers must take both.
+ARCHIVE_FORMATS = ("stored", "deflate")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class Faults:
     stall_after: int | None = None
     stall_seconds: float = 0.0
     create_errors: list[InjectedError] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)  # glob patterns of paths archives skip
 
     def take_create_error(self) -> InjectedError | None:
         """Consume one injected create error, if any is pending."""
@@ -59,12 +64,16 @@ class Faults:
                 {"status": e.status, "retry_after": e.retry_after, "count": e.count}
                 for e in self.create_errors
             ],
+            "skip": list(self.skip),
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> Faults:
         """Faults from the JSON of ``PUT /_boxzipfs/faults``; ValueError if malformed."""
         errors = obj.get("create_errors") or []
+        skip = obj.get("skip") or []
+        if not isinstance(skip, list) or not all(isinstance(p, str) for p in skip):
+            raise ValueError("skip must be a list of path patterns")
         if not isinstance(errors, list) or not all(isinstance(e, dict) for e in errors):
             raise ValueError("create_errors must be a list of {status, retry_after, count}")
         return cls(
@@ -76,6 +85,7 @@ class Faults:
                 InjectedError(int(e["status"]), _opt_float(e.get("retry_after")), int(e.get("count", 1)))
                 for e in errors
             ],
+            skip=list(skip),
         )
 
 
@@ -107,4 +117,5 @@ class ServerConfig:
     status_ttl: float = 12 * 3600.0
     token_ttl: float = 3600.0
     chunk_size: int = 1 << 20
+    archive_format: str = "stored"  # or "deflate"; see ARCHIVE_FORMATS
     faults: Faults = field(default_factory=Faults)

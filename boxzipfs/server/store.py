@@ -14,6 +14,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from boxzipfs.models import FolderEntry, ItemType
@@ -28,6 +29,7 @@ class Node:
     path: Path
     rel: str
     size: int
+    mtime_ns: int = 0
 
 
 class LocalStore:
@@ -53,9 +55,9 @@ class LocalStore:
             return None
         rel = path.relative_to(self.root).as_posix() if path != self.root else ""
         if stat.S_ISDIR(st.st_mode):
-            return Node("folder", "0" if path == self.root else str(st.st_ino), path, rel, 0)
+            return Node("folder", "0" if path == self.root else str(st.st_ino), path, rel, 0, st.st_mtime_ns)
         if stat.S_ISREG(st.st_mode):
-            return Node("file", str(st.st_ino), path, rel, st.st_size)
+            return Node("file", str(st.st_ino), path, rel, st.st_size, st.st_mtime_ns)
         return None
 
     def resolve(self, kind: ItemType, ident: str) -> Node | None:
@@ -105,4 +107,5 @@ class LocalStore:
 
     @staticmethod
     def entry(node: Node) -> FolderEntry:
-        return FolderEntry(node.type, node.id, node.path.name, node.size)
+        modified = datetime.fromtimestamp(node.mtime_ns // 1_000_000_000, UTC).isoformat()
+        return FolderEntry(node.type, node.id, node.path.name, node.size, modified)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -265,3 +266,29 @@ def test_completed_spools_are_bounded_by_cache_size_least_recently_used_first(
     manager.release(growing)
     manager.shutdown()
     assert not list((tmp_path / "cache").glob("*.spool"))  # spools cleaned at unmount, the dir kept
+
+
+def test_the_next_download_writes_over_the_last_ones_spool_file(
+    tmp_path: Path, start_server: StartServer, make_manager
+) -> None:
+    root = tmp_path / "reuse"
+    for name, size in (("big", 400_000), ("small", 50_000)):
+        (root / name).mkdir(parents=True)
+        (root / name / "data.bin").write_bytes(os.urandom(size))
+    server = start_server(root)
+    manager = make_manager(server, reuse_seconds=0.0)
+    first = manager.acquire("big", folder_spec(root, "big"))
+    read_all(first)
+    inode = first.spool.path.stat().st_ino
+    manager.release(first)
+    first.join(5)
+    deadline = time.monotonic() + 5
+    while first.spool.path.exists() and time.monotonic() < deadline:  # retired once filed as done
+        manager.current("big", folder_spec(root, "big"))
+        time.sleep(0.05)
+    second = manager.acquire("small", folder_spec(root, "small"))
+    data = read_all(second)
+    assert second.spool.path.stat().st_ino == inode
+    assert second.spool.path.stat().st_size == len(data) < 400_000
+    assert zip_contents(data) == expected_members(root, "small")
+    manager.release(second)

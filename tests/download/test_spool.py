@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from boxzipfs.download.spool import Spool
+from boxzipfs.download.spool import Spool, SpoolPool
 from boxzipfs.errors import BoxZipError, SpoolError, StreamBroken
 
 
@@ -108,3 +108,44 @@ def test_discard_deletes_the_file_and_fails_reads(tmp_path: Path) -> None:
     assert not (tmp_path / "a.spool").exists()
     with pytest.raises(BoxZipError):
         spool.read(0, 1)
+
+
+def test_a_done_spool_is_written_over_in_place_by_the_next_one(tmp_path: Path) -> None:
+    pool = SpoolPool(tmp_path)
+    first = Spool(tmp_path / "1.spool", pool.give)
+    first.open()
+    first.append([b"A" * 300_000])
+    first.finish()
+    inode = first.path.stat().st_ino
+    first.discard()
+    assert not first.path.exists() and pool.bytes == 300_000
+
+    second_path = tmp_path / "2.spool"
+    assert pool.take(second_path) and pool.bytes == 0
+    second = Spool(second_path, pool.give)
+    second.open()
+    reader = threading.Thread(target=lambda: got.append(second.read(0, 5)))
+    got: list[bytes] = []
+    reader.start()
+    time.sleep(0.05)
+    assert reader.is_alive()  # the old bytes on disk are not this archive's
+    second.append([b"short"])
+    reader.join(2)
+    assert got == [b"short"]  # a read waits for this archive's bytes, never the old file's
+    second.finish()
+    assert second.path.stat().st_ino == inode  # the same file...
+    assert second.path.stat().st_size == 5  # ...cut to this archive's length
+    assert second.read(0, 100) == b"short" and second.read(5, 10) == b""
+
+
+def test_the_pool_keeps_two_files_and_drops_the_largest_first(tmp_path: Path) -> None:
+    pool = SpoolPool(tmp_path, keep=2)
+    for name, size in (("a", 10), ("b", 30), ("c", 20)):
+        (tmp_path / name).write_bytes(b"x" * size)
+        pool.give(tmp_path / name)
+    assert pool.bytes == 40  # the third was deleted, not kept
+    assert sorted(p.stat().st_size for p in tmp_path.glob("free-*.spool")) == [10, 30]
+    assert not any((tmp_path / n).exists() for n in "abc")
+    assert pool.drop() == 30 and pool.bytes == 10
+    assert pool.take(tmp_path / "d") and (tmp_path / "d").stat().st_size == 10
+    assert not pool.take(tmp_path / "e") and pool.drop() == 0
