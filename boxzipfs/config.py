@@ -22,6 +22,7 @@ The config file lives at ``$XDG_CONFIG_HOME/boxzipfs/config.toml`` unless
     queue_deadline = 600
     stall_timeout = 60
     abandon_seconds = 10
+    list_ttl = 60
     wait_for_size = false
 
     [requests.reports]          # declared requests, like --request
@@ -103,6 +104,7 @@ class Settings:
     queue_deadline: float = 600.0
     stall_timeout: float = 60.0
     abandon_seconds: float = 10.0
+    list_ttl: float = 60.0
     wait_for_size: bool = False
     requests: dict[str, RequestSpec] = field(default_factory=dict)
     source: str = "defaults"
@@ -144,6 +146,7 @@ _MOUNT_KEYS: dict[str, Callable[[Any], Any]] = {
     "queue_deadline": float,
     "stall_timeout": float,
     "abandon_seconds": float,
+    "list_ttl": float,
     "wait_for_size": bool,
 }
 

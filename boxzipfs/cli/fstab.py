@@ -29,6 +29,7 @@ VALUE_OPTIONS = {
     "queue_deadline": "--queue-deadline",
     "stall_timeout": "--stall-timeout",
     "abandon_seconds": "--abandon-seconds",
+    "list_ttl": "--list-ttl",
     "requests_file": "--requests-file",
 }
 FLAG_OPTIONS = {"wait_for_size": "--wait-for-size", "foreground": "--foreground"}

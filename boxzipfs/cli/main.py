@@ -200,6 +200,12 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
         help="keep downloading this long after the last reader closed early, then stop (default 10)",
     )
     p.add_argument(
+        "--list-ttl",
+        type=float,
+        help="seconds a Box folder listing (browse/, archives/) is reused before it is fetched anew "
+        "(default 60)",
+    )
+    p.add_argument(
         "--wait-for-size",
         action="store_true",
         default=None,
@@ -234,6 +240,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         queue_deadline=args.queue_deadline,
         stall_timeout=args.stall_timeout,
         abandon_seconds=args.abandon_seconds,
+        list_ttl=args.list_ttl,
         wait_for_size=args.wait_for_size,
     )
     requests = dict(settings.requests)

@@ -245,9 +245,13 @@ class BoxClient:
         return ZipStatus.from_json(response.json())
 
     def list_folder(self, folder_id: str) -> Iterator[FolderEntry]:
-        """Every item of a folder, following marker pagination."""
+        """Every item of a folder (name, size, modified_at), following marker pagination."""
         url = f"{self.api_url}/2.0/folders/{folder_id}/items"
-        params: dict[str, str | int] = {"usemarker": "true", "limit": PAGE_LIMIT}
+        params: dict[str, str | int] = {
+            "usemarker": "true",
+            "limit": PAGE_LIMIT,
+            "fields": "name,size,modified_at",
+        }
         while True:
             body = self._send("GET", url, "listing the folder", params=params).json()
             for entry in body.get("entries", []):

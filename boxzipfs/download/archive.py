@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +24,7 @@ from typing import Any
 from boxzipfs.client.box import SOCKET_READ_BYTES, BoxClient, ContentStream
 from boxzipfs.download.slots import Cancelled, SlotQueue
 from boxzipfs.download.spool import Spool
+from boxzipfs.download.unpack import Extract
 from boxzipfs.errors import (
     Abandoned,
     ArchiveIncomplete,
@@ -62,6 +63,20 @@ class DownloadSettings:
     default_retry_after: float = 2.0
 
 
+class _LastRead:
+    """The socket's chunks, remembering whether the last read came back short
+    (nothing more was waiting: time to hand readers what has arrived)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = chunks
+        self.short = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self.short = len(chunk) < SOCKET_READ_BYTES
+            yield chunk
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -78,9 +93,11 @@ class ArchiveDownload:
         spool_path: Path,
         settings: DownloadSettings,
         recycle: Callable[[Path], None] | None = None,
+        extract: Extract | None = None,
     ) -> None:
         self.name = name
         self.spec = spec
+        self.extract = extract  # the spool then holds the one file unpacked, not the archive
         self.spool = Spool(spool_path, recycle)
         self._client = client
         self._slots = slots
@@ -250,11 +267,12 @@ class ArchiveDownload:
         batch: list[bytes] = []
         gathered = 0
         limit = self._settings.buffer_size
+        socket = _LastRead(stream)
         try:
-            for chunk in stream:
+            for chunk in self.extract(socket) if self.extract else socket:
                 batch.append(chunk)
                 gathered += len(chunk)
-                if gathered >= limit or len(chunk) < SOCKET_READ_BYTES:
+                if gathered >= limit or socket.short:
                     self._write(batch)
                     batch, gathered = [], 0
                     if self._stop.is_set():
@@ -271,8 +289,9 @@ class ArchiveDownload:
             self.received = self.spool.length
 
     def _check_end(self) -> None:
-        """Refuse an archive that is short, failed on Box's side, or has unallowed skips."""
-        if not self.spool.has_zip_trailer():
+        """Refuse an archive that is short, failed on Box's side, or has unallowed skips
+        (an extracted file was checked whole by its Extract)."""
+        if self.extract is None and not self.spool.has_zip_trailer():
             raise StreamBroken("the stream ended before the zip's end record: the archive is truncated")
         status = self._final_status()
         if status is None:

@@ -26,6 +26,7 @@ from boxzipfs.client.box import BoxClient
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.slots import SlotQueue
 from boxzipfs.download.spool import SpoolPool
+from boxzipfs.download.unpack import Extract
 from boxzipfs.errors import Abandoned
 from boxzipfs.models import RequestSpec
 
@@ -84,15 +85,18 @@ class DownloadManager:
 
     # -- opening and closing ----------------------------------------------------
 
-    def acquire(self, name: str, spec: RequestSpec) -> ArchiveDownload:
-        """The download an open of ``name`` reads from; starts one if needed."""
+    def acquire(self, name: str, spec: RequestSpec, extract: Extract | None = None) -> ArchiveDownload:
+        """The download an open of ``name`` reads from; starts one if needed.
+
+        ``extract``: deliver the archive's one file unpacked (a browse file), not the archive.
+        """
         with self._lock:
             self._sweep()
             current = self._latest.get(name)
-            if current is not None and self._reusable(current, spec):
+            if current is not None and self._reusable(current, spec, extract):
                 self._touch(current)
             else:
-                current = self._start(name, spec)
+                current = self._start(name, spec, extract)
             tracked = self._tracked[current]
             tracked.readers += 1
             tracked.left_at = None
@@ -109,12 +113,12 @@ class DownloadManager:
                     self._abandon_later(download, tracked)
             self._sweep()
 
-    def current(self, name: str, spec: RequestSpec) -> ArchiveDownload | None:
+    def current(self, name: str, spec: RequestSpec, extract: Extract | None = None) -> ArchiveDownload | None:
         """The download an open would join now (streaming or reusable), without starting one."""
         with self._lock:
             self._sweep()
             current = self._latest.get(name)
-            if current is not None and self._reusable(current, spec):
+            if current is not None and self._reusable(current, spec, extract):
                 return current
             return None
 
@@ -173,9 +177,9 @@ class DownloadManager:
 
     # -- internals ----------------------------------------------------------------
 
-    def _reusable(self, download: ArchiveDownload, spec: RequestSpec) -> bool:
+    def _reusable(self, download: ArchiveDownload, spec: RequestSpec, extract: Extract | None) -> bool:
         tracked = self._tracked.get(download)
-        if tracked is None or tracked.retired or download.spec != spec:
+        if tracked is None or tracked.retired or download.spec != spec or download.extract != extract:
             return False
         if download.phase in (Phase.FAILED, Phase.ABANDONED):
             return False
@@ -190,7 +194,7 @@ class DownloadManager:
         if serial in self._cache:
             self._cache[serial]
 
-    def _start(self, name: str, spec: RequestSpec) -> ArchiveDownload:
+    def _start(self, name: str, spec: RequestSpec, extract: Extract | None = None) -> ArchiveDownload:
         previous = self._latest.get(name)
         if previous is not None:
             self._retire(previous)
@@ -199,7 +203,7 @@ class DownloadManager:
         path = self.settings.cache_dir / f"{serial:06d}-{safe}.spool"
         self._pool.take(path)
         download = ArchiveDownload(
-            name, spec, self.client, self.slots, path, self.settings.download, self._pool.give
+            name, spec, self.client, self.slots, path, self.settings.download, self._pool.give, extract
         )
         self._latest[name] = download
         self._tracked[download] = _Tracked(serial)

@@ -18,13 +18,15 @@ from boxzipfs.errors import RequestInvalid
 from boxzipfs.models import RequestSpec, parse_request_spec
 
 NAME_PATTERN = re.compile(r"[^/\x00]{1,200}")
-RESERVED = frozenset({"by-id", ".", ".."})
+RESERVED = frozenset({"by-id", "browse", "archives", ".", ".."})
 
 
 def check_name(name: str) -> str:
     """A valid request name, or RequestInvalid saying why not."""
     if not NAME_PATTERN.fullmatch(name) or name in RESERVED or name.startswith("."):
-        raise RequestInvalid(f"{name!r} cannot name a request (no '/', no leading '.', not 'by-id')")
+        raise RequestInvalid(
+            f"{name!r} cannot name a request (no '/', no leading '.', not 'by-id', 'browse' or 'archives')"
+        )
     return name
 
 

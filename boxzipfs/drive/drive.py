@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from boxzipfs.download.archive import ArchiveDownload
 from boxzipfs.download.manager import DownloadManager
+from boxzipfs.download.unpack import Extract
+from boxzipfs.drive.browse import BoxEntry, BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore
 from boxzipfs.drive.statusdoc import render, status_document
 from boxzipfs.errors import Refused, RequestInvalid
@@ -49,10 +51,17 @@ class RequestKey:
 class Drive:
     """Request directories, their definitions, archives and status."""
 
-    def __init__(self, store: DefinitionStore, manager: DownloadManager, wait_for_size: bool = False) -> None:
+    def __init__(
+        self,
+        store: DefinitionStore,
+        manager: DownloadManager,
+        wait_for_size: bool = False,
+        browse: BrowseTree | None = None,
+    ) -> None:
         self.store = store
         self.manager = manager
         self.wait_for_size = wait_for_size
+        self.browse = browse
         self._lock = threading.Lock()
         self._definition_errors: dict[str, str] = {}
         self._by_id_seen: set[str] = set()
@@ -152,7 +161,7 @@ class Drive:
             raise Refused(errno.ENOENT, f"request {key.label} has no definition yet")
         return spec
 
-    def archive_attributes(self, key: RequestKey) -> tuple[int, int]:
+    def archive_attributes(self, key: RequestKey, may_wait: bool = True) -> tuple[int, int]:
         """request.zip's (size, mtime in ns) now, without starting a download.
 
         Size is exact once an archive is complete, 0 while unknown; ``wait_for_size``
@@ -161,7 +170,7 @@ class Drive:
         """
         spec = self._require_spec(key)
         current = self.manager.current(key.label, spec)
-        if (current is None or not current.spool.complete) and self.waits(spec):
+        if (current is None or not current.spool.complete) and self.waits(spec) and may_wait:
             current = self.open_archive(key)
             self.close_archive(current)
         if current is None:
@@ -204,3 +213,37 @@ class Drive:
         return render(
             status_document(key.label, spec, waits, download, position, readers, definition_error, poll)
         )
+
+    # -- browse: Box files by name ----------------------------------------------------
+
+    @staticmethod
+    def folder_key(folder: BoxEntry) -> RequestKey:
+        """A Box folder's archive is its by-id request: one download shared by both paths."""
+        return RequestKey(f"folder-{folder.id}", by_id=True)
+
+    @staticmethod
+    def _file_download(entry: BoxEntry) -> tuple[str, RequestSpec, Extract]:
+        item = ZipItem("file", entry.id)
+        spec = RequestSpec(ZipRequest((item,), f"file-{entry.id}"))
+        return f"browse/file-{entry.id}", spec, Extract(entry.size, entry.mtime_ns)
+
+    def open_file(self, entry: BoxEntry) -> ArchiveDownload:
+        """Join (or start) the download of one Box file, unpacked as it streams."""
+        name, spec, extract = self._file_download(entry)
+        download = self.manager.acquire(name, spec, extract)
+        try:
+            download.wait_started()
+        except BaseException:
+            self.manager.release(download)
+            raise
+        return download
+
+    def file_status(self, entry: BoxEntry, path: str) -> bytes:
+        """The live status of a browse file (its xattr), like a request's status.json."""
+        name, spec, _ = self._file_download(entry)
+        download = self.manager.latest(name)
+        position = self.manager.slots.position(download) if download is not None else None
+        readers = self.manager.readers(download) if download is not None else 0
+        doc = status_document(path, spec, False, download, position, readers, None)
+        doc.update(box_file_id=entry.id, size=entry.size)
+        return render(doc)

@@ -24,6 +24,7 @@ from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, request_from_items
 from boxzipfs.download.archive import DownloadSettings
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
+from boxzipfs.drive.browse import BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore, check_name
 from boxzipfs.drive.drive import Drive
 from boxzipfs.errors import (
@@ -154,8 +155,9 @@ def _serve(
             ),
         )
         stack.callback(manager.shutdown)
+        browse = BrowseTree(client.list_folder, settings.list_ttl)
         operations = BoxZipOperations(
-            Drive(store, manager, settings.wait_for_size),
+            Drive(store, manager, settings.wait_for_size, browse),
             on_mounted=notifier.ready,
             on_first_request=lambda: raise_read_ahead(mountpoint),
         )

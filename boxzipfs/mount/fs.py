@@ -6,12 +6,17 @@ Layout::
     /NAME/request.zip      the archive, streamed from Box when opened
     /NAME/status.json      live state of NAME's latest download
     /by-id/folder-ID/...   the same for one Box folder (or file-ID), no definition needed
+    /browse/A/B.pdf        Box by name: folders and files (a file is read out of its own zip)
+    /archives/A.zip        folder A as one archive (its by-id download); /archives/A/ descends
 
 request.zip is opened as a non-seekable stream with direct I/O while its size is
 unknown, so readers go to the true end of the archive (and sendfile, which would
 trust st_size, fails over to plain reads); once complete its exact size is
-reported and the page cache may serve it. Every error is raised as ``FuseOSError`` with the
-errno from :mod:`boxzipfs.drive.errnos`, its cause logged.
+reported and the page cache may serve it. Browse files have their exact size from
+the folder listing, so they are ordinary cached files. Every archive and browse
+file carries its live status in the ``user.boxzipfs.status`` xattr. Every error
+is raised as ``FuseOSError`` with the errno from :mod:`boxzipfs.drive.errnos`,
+its cause logged.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from boxzipfs.download.archive import ArchiveDownload
+from boxzipfs.drive.browse import BoxEntry, BrowseTree
 from boxzipfs.drive.drive import BY_ID, Drive, RequestKey
 from boxzipfs.drive.errnos import errno_for
+from boxzipfs.drive.names import ARCHIVE_SUFFIX
 from boxzipfs.errors import BoxZipError
 from boxzipfs.mount.libfuse import FuseOSError, Operations
 
@@ -38,15 +45,18 @@ log = logging.getLogger(__name__)
 
 REQUEST_JSON, REQUEST_ZIP, STATUS_JSON = "request.json", "request.zip", "status.json"
 BLOCK_SIZE = 1 << 20  # nudges programs to read in big pieces
+BROWSE, ARCHIVES = "browse", "archives"
+STATUS_XATTR = "user.boxzipfs.status"
 
 
 @dataclass(frozen=True)
 class Node:
     """What a path names: a directory (``leaf`` None) or one of a request's files."""
 
-    kind: str  # "root", "by-id", "request"
+    kind: str  # "root", "by-id", "request", "browse", "archives"
     key: RequestKey | None = None
     leaf: str | None = None
+    parts: tuple[str, ...] = ()  # below browse/ or archives/
 
 
 @dataclass
@@ -80,6 +90,8 @@ def parse_path(path: str) -> Node:
     parts = [p for p in path.split("/") if p]
     if not parts:
         return Node("root")
+    if parts[0] in (BROWSE, ARCHIVES):
+        return Node(parts[0], parts=tuple(parts[1:]))
     if parts[0] == BY_ID:
         if len(parts) == 1:
             return Node("by-id")
@@ -95,6 +107,10 @@ def parse_path(path: str) -> Node:
     raise FuseOSError(errno.ENOENT)
 
 
+def _is_archive(node: Node) -> bool:
+    return bool(node.parts) and node.parts[-1].endswith(ARCHIVE_SUFFIX)
+
+
 def refuse(code: int, op: str, path: str, why: str) -> FuseOSError:
     """A deliberate refusal: the log says what is allowed instead."""
     log.info("%s %s refused (%s): %s", op, path, errno.errorcode.get(code, code), why)
@@ -106,6 +122,7 @@ ONLY_REQUEST_JSON = (
     "can be written, in place (cat new.json > request.json, or boxzipfs request add)"
 )
 BY_ID_READ_ONLY = "by-id/ is read-only: define a request directory to choose items"
+BROWSE_READ_ONLY = "browse/ and archives/ mirror Box and are read-only"
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -196,6 +213,21 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         node = parse_path(path)
         if node.kind in ("root", "by-id"):
             return self._stat(stat.S_IFDIR | 0o755)
+        if node.kind == BROWSE:
+            entry = self._browse_entry(node)
+            if entry.kind == "folder":
+                return self._stat(stat.S_IFDIR | 0o555, 0, entry.mtime_ns)
+            return self._stat(stat.S_IFREG | 0o444, entry.size, entry.mtime_ns)
+        if node.kind == ARCHIVES:
+            entry = self._archives_entry(node)
+            if not _is_archive(node):
+                return self._stat(stat.S_IFDIR | 0o555, 0, entry.mtime_ns)
+            handle = self._handles.get(fh.fh) if fh else None
+            if isinstance(handle, ArchiveHandle):
+                attributes = handle.download.attributes()
+            else:  # a stat never waits for the size, nor starts a download
+                attributes = self.drive.archive_attributes(self.drive.folder_key(entry), may_wait=False)
+            return self._stat(stat.S_IFREG | 0o444, *attributes)
         assert node.key is not None
         if not self.drive.exists(node.key):
             raise FuseOSError(errno.ENOENT)
@@ -226,7 +258,18 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         node = parse_path(path)
         if node.kind == "root":
             names = self.drive.request_names()
-            return [".", "..", BY_ID, *names]
+            trees = [BROWSE, ARCHIVES] if self.drive.browse is not None else []
+            return [".", "..", BY_ID, *trees, *names]
+        if node.kind == BROWSE:
+            entry = self._browse_entry(node)
+            if entry.kind != "folder":
+                raise FuseOSError(errno.ENOTDIR)
+            return [".", "..", *self._browse().listing(entry.id).files]
+        if node.kind == ARCHIVES:
+            if _is_archive(node):
+                raise FuseOSError(errno.ENOTDIR)
+            listing = self._browse().listing(self._archives_entry(node).id)
+            return [".", "..", *listing.dirs, *listing.archives]
         if node.kind == "by-id":
             return [".", "..", *self.drive.by_id_names()]
         if node.leaf is not None or node.key is None or not self.drive.exists(node.key):
@@ -235,6 +278,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     def mkdir(self, path: str, mode: int) -> None:
         node = parse_path(path)
+        if node.kind in (BROWSE, ARCHIVES):
+            raise refuse(errno.EROFS, "mkdir", path, BROWSE_READ_ONLY)
         if node.kind != "request" or node.key is None:
             raise refuse(errno.EPERM, "mkdir", path, "that name is reserved")
         if node.key.by_id:
@@ -245,6 +290,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     def rmdir(self, path: str) -> None:
         node = parse_path(path)
+        if node.kind in (BROWSE, ARCHIVES):
+            raise refuse(errno.EROFS, "rmdir", path, BROWSE_READ_ONLY)
         if node.kind != "request" or node.key is None:
             raise refuse(errno.EPERM, "rmdir", path, "only request directories can be removed")
         if node.key.by_id:
@@ -266,6 +313,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     def _file(self, path: str) -> tuple[RequestKey, str]:
         node = parse_path(path)
+        if node.kind in (BROWSE, ARCHIVES):
+            raise refuse(errno.EROFS, "write", path, BROWSE_READ_ONLY)
         if node.key is None or node.leaf is None:
             raise FuseOSError(errno.EISDIR)
         if not self.drive.exists(node.key):
@@ -274,6 +323,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
     def create(self, path: str, mode: int, fi: Any) -> int:
         node = parse_path(path)
+        if node.kind in (BROWSE, ARCHIVES):
+            raise refuse(errno.EROFS, "create", path, BROWSE_READ_ONLY)
         if node.key is None or node.kind != "request":
             raise refuse(errno.EPERM, "create", path, "that name is reserved")
         if node.key.by_id:
@@ -298,6 +349,9 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         return 0
 
     def open(self, path: str, fi: Any) -> int:
+        node = parse_path(path)
+        if node.kind in (BROWSE, ARCHIVES):
+            return self._open_box(path, node, fi)
         key, leaf = self._file(path)
         writing = (fi.flags & os.O_ACCMODE) != os.O_RDONLY
         if leaf not in self._leaves(key):
@@ -319,19 +373,78 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             handle = SnapshotHandle(self.drive.status(key))
             fi.direct_io = 1
         else:
-            download = self.drive.open_archive(key)
-            handle = ArchiveHandle(download)
-            streaming = not download.spool.complete
-            fi.direct_io = int(streaming)
-            # While the size is unknown the file is a stream: without this, sendfile and
-            # splice (shutil.copyfile) trust st_size 0 and copy nothing, silently.
-            fi.nonseekable = int(streaming)
-            # A complete archive never changes: the page cache may serve re-reads with no
-            # daemon work. A newer archive under this path has a new mtime and size, which
-            # libfuse3's auto_inval_data turns into an invalidation at the next getattr.
-            fi.keep_cache = int(not streaming)
+            handle = self._open_archive(key, fi)
         fi.fh = self._add(handle)
         return 0
+
+    def _open_archive(self, key: RequestKey, fi: Any) -> ArchiveHandle:
+        download = self.drive.open_archive(key)
+        streaming = not download.spool.complete
+        fi.direct_io = int(streaming)
+        # While the size is unknown the file is a stream: without this, sendfile and
+        # splice (shutil.copyfile) trust st_size 0 and copy nothing, silently.
+        fi.nonseekable = int(streaming)
+        # A complete archive never changes: the page cache may serve re-reads with no
+        # daemon work. A newer archive under this path has a new mtime and size, which
+        # libfuse3's auto_inval_data turns into an invalidation at the next getattr.
+        fi.keep_cache = int(not streaming)
+        return ArchiveHandle(download)
+
+    def _open_box(self, path: str, node: Node, fi: Any) -> int:
+        """Open a browse file (unpacked from its own zip) or a folder's archive."""
+        if (fi.flags & os.O_ACCMODE) != os.O_RDONLY:
+            raise refuse(errno.EROFS, "open", path, BROWSE_READ_ONLY)
+        handle: Handle
+        if node.kind == ARCHIVES:
+            entry = self._archives_entry(node)
+            if not _is_archive(node):
+                raise FuseOSError(errno.EISDIR)
+            handle = self._open_archive(self.drive.folder_key(entry), fi)
+        else:
+            entry = self._browse_entry(node)
+            if entry.kind == "folder":
+                raise FuseOSError(errno.EISDIR)
+            # The size is exact (the listing's): an ordinary file the page cache may keep; a
+            # changed file has a new mtime, which auto_inval_data turns into an invalidation.
+            handle = SnapshotHandle(b"") if entry.size == 0 else ArchiveHandle(self.drive.open_file(entry))
+            fi.keep_cache = 1
+        fi.fh = self._add(handle)
+        return 0
+
+    # -- browse/ and archives/ ----------------------------------------------------------
+
+    def _browse(self) -> BrowseTree:
+        if self.drive.browse is None:
+            raise FuseOSError(errno.ENOENT)
+        return self.drive.browse
+
+    def _browse_entry(self, node: Node) -> BoxEntry:
+        return self._browse().resolve(list(node.parts))
+
+    def _archives_entry(self, node: Node) -> BoxEntry:
+        return self._browse().resolve_archives(list(node.parts))
+
+    def _status_of(self, path: str) -> bytes | None:
+        """The live status of the archive or browse file at ``path``; None for anything else."""
+        node = parse_path(path)
+        if node.kind == BROWSE and node.parts:
+            entry = self._browse_entry(node)
+            return None if entry.kind == "folder" else self.drive.file_status(entry, path.lstrip("/"))
+        if node.kind == ARCHIVES and _is_archive(node):
+            return self.drive.status(self.drive.folder_key(self._archives_entry(node)))
+        key = node.key
+        if node.kind == "request" and key is not None and node.leaf == REQUEST_ZIP and self.drive.exists(key):
+            return self.drive.status(key) if node.leaf in self._leaves(key) else None
+        return None
+
+    def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        status = self._status_of(path) if name == STATUS_XATTR else None
+        if status is None:
+            raise FuseOSError(errno.ENODATA)
+        return status
+
+    def listxattr(self, path: str) -> list[str]:
+        return [STATUS_XATTR] if self._status_of(path) is not None else []
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         handle = self._handles.get(fi.fh)
@@ -435,6 +548,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 OPERATIONS = (
     "getattr", "readdir", "mkdir", "rmdir", "statfs", "create", "open", "read", "write", "truncate",
     "flush", "release", "utimens", "chmod", "chown", "unlink", "rename", "symlink", "link", "mknod",
+    "getxattr", "listxattr",
 )  # fmt: skip
 for _name in OPERATIONS:
     setattr(BoxZipOperations, _name, translated(getattr(BoxZipOperations, _name)))
