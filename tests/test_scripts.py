@@ -47,6 +47,10 @@ def test_benchmarks_print_their_figures() -> None:
     assert "archive MB/s" in server and "ratio" in server
     mount = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss")
     assert "dd MB/s, mount / httpx" in mount and "TTFB, mount / httpx" in mount
+    browse = run("scripts/bench-browse", "--files", "40", "--size-mib", "32", "--runs", "1")
+    assert (
+        "files/s, cp -r browse / zip + extract" in browse and "MB/s, browse file / folder archive" in browse
+    )
 
 
 def test_readme_quick_start_runs_literally(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR
 from boxzipfs.drive.drive import BY_ID
 
 
@@ -33,14 +34,26 @@ def boxzipfs_mounts() -> list[Path]:
 
 
 def request_dirs(mountpoint: Path) -> list[Path]:
-    names = sorted(n for n in os.listdir(mountpoint) if n != BY_ID)
+    names = sorted(n for n in os.listdir(mountpoint) if n not in (BY_ID, BROWSE, ARCHIVES))
     by_id = mountpoint / BY_ID
     extra = [by_id / n for n in sorted(os.listdir(by_id))] if by_id.is_dir() else []
     return [mountpoint / n for n in names] + extra
 
 
+def browse_downloads(mountpoint: Path) -> list[dict[str, Any]]:
+    """The browse files read lately, from the ``user.boxzipfs.downloads`` xattr of browse/."""
+    try:
+        docs = json.loads(os.getxattr(mountpoint / BROWSE, DOWNLOADS_XATTR))
+    except (OSError, ValueError):
+        return []  # an older mount, or none read yet
+    for doc in docs:
+        doc["path"] = str(mountpoint / doc["name"])
+    return list(docs)
+
+
 def collect(mountpoint: Path) -> list[dict[str, Any]]:
-    """Each request's status.json (unreadable ones are reported, not skipped)."""
+    """Each request's status.json (unreadable ones are reported, not skipped), then the
+    browse files read lately. Folder archives show as their by-id requests."""
     docs = []
     for directory in request_dirs(mountpoint):
         try:
@@ -49,7 +62,7 @@ def collect(mountpoint: Path) -> list[dict[str, Any]]:
             doc = {"name": directory.name, "phase": "unreadable", "error": {"message": str(exc)}}
         doc["path"] = str(directory)
         docs.append(doc)
-    return docs
+    return docs + browse_downloads(mountpoint)
 
 
 def _size(value: float | None) -> str:

@@ -164,12 +164,13 @@ class Spool:
         return False
 
     def discard(self) -> None:
-        """Let go of the file once in-flight reads are done (to the recycler, else deleted);
-        later reads raise."""
+        """Let go of the file once in-flight reads are done (a complete one to the recycler,
+        anything else deleted); later reads raise."""
         with self._cond:
             if self._closed:
                 return
             self._closed = True
+            reusable = self._complete  # a failed or abandoned spool's disk is given back at once
             self._complete = False
             self._error = self._error or BoxZipError("the spool was discarded")
             self._cond.notify_all()
@@ -177,7 +178,7 @@ class Spool:
             fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-            if self._recycle is not None:
+            if self._recycle is not None and reusable:
                 self._recycle(self.path)
             else:
                 self.path.unlink(missing_ok=True)

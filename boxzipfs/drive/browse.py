@@ -22,6 +22,9 @@ from boxzipfs.errors import Refused
 from boxzipfs.models import FolderEntry
 
 ROOT_FOLDER = "0"
+BROWSE, ARCHIVES = "browse", "archives"  # the trees' names at the top of the mount
+STATUS_XATTR = "user.boxzipfs.status"  # on every archive and browse file: its live status
+DOWNLOADS_XATTR = "user.boxzipfs.downloads"  # on browse/: the statuses of its files read lately
 
 
 @dataclass(frozen=True)

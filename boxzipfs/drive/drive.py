@@ -13,7 +13,9 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from boxzipfs.download.archive import ArchiveDownload
 from boxzipfs.download.manager import DownloadManager
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 BY_ID = "by-id"
 BY_ID_NAME = re.compile(r"(folder|file)-(\d+)")
+BROWSE_SEEN = 100  # browse files whose status ``boxzipfs status`` shows
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Drive:
         self.manager = manager
         self.wait_for_size = wait_for_size
         self.browse = browse
+        self._browse_seen: OrderedDict[str, tuple[str, BoxEntry]] = OrderedDict()  # file id -> path
         self._lock = threading.Lock()
         self._definition_errors: dict[str, str] = {}
         self._by_id_seen: set[str] = set()
@@ -227,8 +231,13 @@ class Drive:
         spec = RequestSpec(ZipRequest((item,), f"file-{entry.id}"))
         return f"browse/file-{entry.id}", spec, Extract(entry.size, entry.mtime_ns)
 
-    def open_file(self, entry: BoxEntry) -> ArchiveDownload:
+    def open_file(self, entry: BoxEntry, path: str) -> ArchiveDownload:
         """Join (or start) the download of one Box file, unpacked as it streams."""
+        with self._lock:
+            self._browse_seen.pop(entry.id, None)
+            self._browse_seen[entry.id] = (path, entry)
+            while len(self._browse_seen) > BROWSE_SEEN:
+                self._browse_seen.popitem(last=False)
         name, spec, extract = self._file_download(entry)
         download = self.manager.acquire(name, spec, extract)
         try:
@@ -240,10 +249,19 @@ class Drive:
 
     def file_status(self, entry: BoxEntry, path: str) -> bytes:
         """The live status of a browse file (its xattr), like a request's status.json."""
+        return render(self._file_document(entry, path))
+
+    def browse_statuses(self) -> list[dict[str, Any]]:
+        """The status of the browse files read lately (the last BROWSE_SEEN), oldest first."""
+        with self._lock:
+            seen = list(self._browse_seen.values())
+        return [self._file_document(entry, path) for path, entry in seen]
+
+    def _file_document(self, entry: BoxEntry, path: str) -> dict[str, Any]:
         name, spec, _ = self._file_download(entry)
         download = self.manager.latest(name)
         position = self.manager.slots.position(download) if download is not None else None
         readers = self.manager.readers(download) if download is not None else 0
-        doc = status_document(path, spec, False, download, position, readers, None)
+        doc = status_document(path, spec, False, download, position, readers, None, poll=False)
         doc.update(box_file_id=entry.id, size=entry.size)
-        return render(doc)
+        return doc

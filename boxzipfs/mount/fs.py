@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import functools
 import itertools
+import json
 import logging
 import os
 import stat
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from boxzipfs.download.archive import ArchiveDownload
-from boxzipfs.drive.browse import BoxEntry, BrowseTree
+from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR, STATUS_XATTR, BoxEntry, BrowseTree
 from boxzipfs.drive.drive import BY_ID, Drive, RequestKey
 from boxzipfs.drive.errnos import errno_for
 from boxzipfs.drive.names import ARCHIVE_SUFFIX
@@ -45,8 +46,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_JSON, REQUEST_ZIP, STATUS_JSON = "request.json", "request.zip", "status.json"
 BLOCK_SIZE = 1 << 20  # nudges programs to read in big pieces
-BROWSE, ARCHIVES = "browse", "archives"
-STATUS_XATTR = "user.boxzipfs.status"
+XATTR_MAX = 65536  # the kernel's limit for one xattr value
 
 
 @dataclass(frozen=True)
@@ -406,7 +406,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
                 raise FuseOSError(errno.EISDIR)
             # The size is exact (the listing's): an ordinary file the page cache may keep; a
             # changed file has a new mtime, which auto_inval_data turns into an invalidation.
-            handle = SnapshotHandle(b"") if entry.size == 0 else ArchiveHandle(self.drive.open_file(entry))
+            opened = None if entry.size == 0 else self.drive.open_file(entry, path.lstrip("/"))
+            handle = SnapshotHandle(b"") if opened is None else ArchiveHandle(opened)
             fi.keep_cache = 1
         fi.fh = self._add(handle)
         return 0
@@ -437,13 +438,26 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             return self.drive.status(key) if node.leaf in self._leaves(key) else None
         return None
 
+    def _browse_downloads(self) -> bytes:
+        """The status of the browse files read lately, newest last, within an xattr's 64 KiB."""
+        docs = self.drive.browse_statuses()
+        while True:
+            data = json.dumps(docs).encode()
+            if len(data) <= XATTR_MAX or not docs:
+                return data
+            docs = docs[1:]
+
     def getxattr(self, path: str, name: str, position: int = 0) -> bytes:
+        if name == DOWNLOADS_XATTR and path == f"/{BROWSE}" and self.drive.browse is not None:
+            return self._browse_downloads()
         status = self._status_of(path) if name == STATUS_XATTR else None
         if status is None:
             raise FuseOSError(errno.ENODATA)
         return status
 
     def listxattr(self, path: str) -> list[str]:
+        if path == f"/{BROWSE}" and self.drive.browse is not None:
+            return [DOWNLOADS_XATTR]
         return [STATUS_XATTR] if self._status_of(path) is not None else []
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:

@@ -149,3 +149,13 @@ def test_the_pool_keeps_two_files_and_drops_the_largest_first(tmp_path: Path) ->
     assert pool.drop() == 30 and pool.bytes == 10
     assert pool.take(tmp_path / "d") and (tmp_path / "d").stat().st_size == 10
     assert not pool.take(tmp_path / "e") and pool.drop() == 0
+
+
+def test_only_complete_spools_are_kept_for_reuse(tmp_path: Path) -> None:
+    pool = SpoolPool(tmp_path)
+    broken = Spool(tmp_path / "broken.spool", pool.give)
+    broken.open()
+    broken.append([b"partial"])
+    broken.fail(StreamBroken("cut"))
+    broken.discard()
+    assert pool.bytes == 0 and not list(tmp_path.iterdir())

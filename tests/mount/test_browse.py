@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from boxzipfs.mount.local_server import LocalServer, start_local_server
-from tests.helpers import bearer, expected_members, zip_contents
+from tests.helpers import bearer, boxzipfs, expected_members, zip_contents
 from tests.mounting import mounted
 
 pytestmark = pytest.mark.mount
-LARGE = 160 << 20
+LARGE = 320 << 20  # "files of several hundred MiB"
 TTL = 1.0
 
 
@@ -198,6 +198,21 @@ def test_every_archive_and_browse_file_carries_its_status(world: World) -> None:
     assert os.listxattr(world.mnt / "browse" / "Projects") == []
     for text in (shown.stdout, json.dumps(os.getxattr(archive, "user.boxzipfs.status").decode())):
         assert world.server.token not in text and "/content" not in text
+
+
+def test_boxzipfs_status_shows_browse_downloads_beside_requests(world: World) -> None:
+    (world.mnt / "browse" / "Projects" / "plan.txt").read_bytes()
+    (world.mnt / "archives" / "Projects" / "empty.zip").read_bytes()
+    listed = boxzipfs("status", world.mnt, "--json")
+    assert listed.returncode == 0, listed.stderr
+    docs = {doc["name"]: doc for doc in json.loads(listed.stdout)[0]["requests"]}
+    plan = docs["browse/Projects/plan.txt"]
+    assert plan["phase"] == "succeeded" and plan["bytes_delivered"] == len(b"the plan\n")
+    empty_id = str((world.root / "Projects" / "empty").stat().st_ino)
+    assert docs[f"by-id/folder-{empty_id}"]["phase"] == "succeeded"  # the folder archive's download
+    assert not any(name in ("browse", "archives") for name in docs)
+    plain = boxzipfs("status", world.mnt, "--once")
+    assert "browse/Projects/plan.txt" in plain.stdout, plain.stdout
 
 
 def test_browse_and_archives_are_read_only_and_reserved(world: World) -> None:

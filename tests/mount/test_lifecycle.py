@@ -57,7 +57,7 @@ def test_a_second_mount_on_a_mounted_path_is_refused_and_the_live_mount_keeps_wo
             assert not os.path.ismount(other)
 
         assert sorted(cache.glob("*.spool")) == spools  # nothing of the live mount was touched
-        assert os.listdir(mp) == ["by-id", "docs"]
+        assert os.listdir(mp) == ["by-id", "browse", "archives", "docs"]
         (root / "docs" / "later.txt").write_text("a new file, so the next archive differs\n")
         fresh = define(mp, "fresh", {"items": folder_items(root, "docs")})
         assert zip_contents((fresh / "request.zip").read_bytes()) == expected_members(root, "docs")
@@ -74,10 +74,10 @@ def test_distinct_mountpoints_get_distinct_default_directories(
     with mounted(flat, ["--local", str(root)], tmp_path / "flat.log", env):
         with mounted(nested, ["--local", str(root)], tmp_path / "nested.log", env):
             define(flat, "only-here", {"items": folder_items(root, "docs")})
-            assert os.listdir(nested) == ["by-id"]
+            assert os.listdir(nested) == ["by-id", "browse", "archives"]
             request = define(nested, "photos", {"items": folder_items(root, "photos")})
         assert not os.path.ismount(nested)
-        assert sorted(os.listdir(flat)) == ["by-id", "only-here"]
+        assert sorted(os.listdir(flat)) == ["archives", "browse", "by-id", "only-here"]
         zipped = (flat / "only-here" / "request.zip").read_bytes()
         assert zip_contents(zipped) == expected_members(root, "docs")
     states = sorted(p.name for p in (tmp_path / "xdg-state" / "boxzipfs" / "mounts").iterdir())
@@ -113,7 +113,7 @@ def test_a_dead_mount_is_cleaned_up_by_the_next_mount_keeping_definitions(
         again = boxzipfs("mount", mp, "--local", root, *dirs)
         assert again.returncode == 0, again.stderr
         assert "cleaned up a dead mount" in again.stderr and "Traceback" not in again.stderr
-        assert os.listdir(mp) == ["by-id", "docs"]  # the definition survived
+        assert os.listdir(mp) == ["by-id", "browse", "archives", "docs"]  # the definition survived
         assert not list(cache.glob("*.spool"))  # the killed run's spool is gone
         assert zip_contents((mp / "docs" / "request.zip").read_bytes()) == expected_members(root, "docs")
     finally:

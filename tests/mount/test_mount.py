@@ -355,7 +355,15 @@ def test_definitions_persist_across_remount_and_rmdir_removes(
         (tmp_path / "m1" / "empty").mkdir()
     with mounted(tmp_path / "m2", args, tmp_path / "log"):
         mp = tmp_path / "m2"
-        assert sorted(os.listdir(mp)) == ["by-id", "declared", "empty", "from-file", "kept"]
+        assert sorted(os.listdir(mp)) == [
+            "archives",
+            "browse",
+            "by-id",
+            "declared",
+            "empty",
+            "from-file",
+            "kept",
+        ]
         assert json.loads((mp / "from-file" / "request.json").read_text())["allow_skips"] is True
         assert json.loads((mp / "kept" / "request.json").read_text())["download_file_name"] == "Kept"
         assert zip_contents((mp / "declared" / "request.zip").read_bytes()) == expected_members(
@@ -493,7 +501,7 @@ def test_mounts_are_private_unless_allow_other(tree: tuple[Path, dict[str, bytes
                 listing = run(*as_nobody, mp)
                 if visible:
                     assert listing.returncode == 0, listing.stderr
-                    assert listing.stdout.split() == [b"by-id"]
+                    assert listing.stdout.split() == [b"archives", b"browse", b"by-id"]
                 else:
                     assert listing.returncode != 0 and b"Permission denied" in listing.stderr
                     assert run("ls", mp).returncode == 0  # the owner sees it

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import time
 import zipfile
@@ -453,3 +455,46 @@ def test_symlinks_inside_the_served_folder_are_followed_never_outside(
     download = create(http, server.url, server.token, body).json()
     members = zip_contents(http.get(download["download_url"]).content)
     assert members == {"real/": b"", "real/a.txt": b"inside\n", "real/up/": b""}
+
+
+def test_folder_items_give_modified_at_and_only_the_fields_asked_for(
+    tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client
+) -> None:
+    root, files = tree
+    os.utime(root / "top.txt", (1_700_000_000, 1_700_000_000))
+    server = start_server(root)
+    url = f"{server.url}/2.0/folders/0/items"
+    full = http.get(url, headers=bearer(server.token)).json()["entries"]
+    top = next(e for e in full if e["name"] == "top.txt")
+    assert top == {
+        "type": "file", "id": file_id(root, "top.txt"), "name": "top.txt",
+        "size": len(files["top.txt"]), "modified_at": "2023-11-14T22:13:20+00:00",
+    }  # fmt: skip
+    only = http.get(url, params={"fields": "modified_at"}, headers=bearer(server.token)).json()["entries"]
+    assert next(e for e in only if e["name"] == "top.txt") == {
+        "type": "file", "id": file_id(root, "top.txt"), "name": "top.txt",
+        "modified_at": "2023-11-14T22:13:20+00:00",
+    }  # fmt: skip
+
+
+def test_archive_format_switches_at_run_time(
+    tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client
+) -> None:
+    root, _ = tree
+    server = start_server(root)
+    switch = f"{server.url}/_boxzipfs/archive-format"
+
+    def methods() -> set[int]:
+        created = create(http, server.url, server.token, folder_body(root, "docs")).json()
+        data = http.get(created["download_url"]).content
+        assert zip_contents(data) == expected_members(root, "docs")
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {i.compress_type for i in archive.infolist() if not i.is_dir()}
+
+    assert http.get(switch, headers=bearer(server.token)).json() == {"format": "stored"}
+    assert methods() == {zipfile.ZIP_STORED}
+    assert http.put(switch, json={"format": "deflate"}, headers=bearer(server.token)).status_code == 200
+    assert methods() == {zipfile.ZIP_DEFLATED}
+    bad = http.put(switch, json={"format": "zstd"}, headers=bearer(server.token))
+    assert_client_error(bad, 400, "bad_request")
+    assert http.put(switch, json={"format": "stored"}).status_code == 401

@@ -1,0 +1,125 @@
+"""Benchmark browse/ against the archives of the same bytes, side by side in one run.
+
+Each round mounts afresh (nothing cached) and measures:
+- ``cp -r browse/small`` of many small files (files/s), next to ``cp
+  archives/small.zip`` plus extracting it (files/s);
+- ``dd bs=1M`` of one large Box file in browse/, next to ``dd`` of its folder's
+  archive (MB/s; the target is at least 0.8: unpacking must not halve the speed).
+Ratios with min/median/max over rounds, since these VMs are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from boxzipfs.mount.local_server import start_local_server
+
+MiB = 1 << 20
+
+
+def make_tree(root: Path, files: int, size_mib: int) -> None:
+    small = root / "small"
+    small.mkdir(parents=True)
+    for index in range(files):
+        (small / f"f{index:05d}.bin").write_bytes(os.urandom(4096))
+    big = root / "big"
+    big.mkdir()
+    with (big / "big.bin").open("wb") as out:
+        left = size_mib * MiB
+        while left:
+            piece = min(left, 16 * MiB)
+            out.write(os.urandom(piece))
+            left -= piece
+
+
+def timed(*argv: str | Path) -> float:
+    start = time.perf_counter()
+    subprocess.run([str(a) for a in argv], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def round_once(work: Path, url: str, token: str, files: int, size: int, tag: str) -> dict[str, float]:
+    mnt = work / f"mnt-{tag}"
+    mnt.mkdir()
+    argv = [sys.executable, "-m", "boxzipfs", "mount", str(mnt), "--foreground", "-q", "--api-url", url,
+            "--state-dir", str(work / f"st-{tag}"), "--cache-dir", str(work / f"c-{tag}"),
+            "--cache-size", "8G"]  # fmt: skip
+    process = subprocess.Popen(argv, env={**os.environ, "BOX_ACCESS_TOKEN": token})
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.ismount(mnt):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("mount failed")
+            time.sleep(0.05)
+        out = work / f"out-{tag}"
+        out.mkdir()
+        browse_s = timed("cp", "-r", mnt / "browse" / "small", out / "browsed")
+        assert len(os.listdir(out / "browsed")) == files
+        start = time.perf_counter()
+        shutil.copyfile(mnt / "archives" / "small.zip", out / "small.zip")
+        with zipfile.ZipFile(out / "small.zip") as archive:
+            archive.extractall(out / "extracted")
+        archive_s = time.perf_counter() - start
+        assert len(os.listdir(out / "extracted" / "small")) == files
+        file_s = timed(
+            "dd", f"if={mnt / 'browse' / 'big' / 'big.bin'}", "of=/dev/null", "bs=1M", "status=none"
+        )
+        zip_s = timed("dd", f"if={mnt / 'archives' / 'big.zip'}", "of=/dev/null", "bs=1M", "status=none")
+        return {
+            "browse_fps": files / browse_s, "archive_fps": files / archive_s,
+            "file_mbs": size / file_s / 1e6, "zip_mbs": size / zip_s / 1e6,
+        }  # fmt: skip
+    finally:
+        subprocess.run(["fusermount", "-u", str(mnt)], check=False)
+        process.wait(30)
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):7.2f} {statistics.median(values):7.2f} {max(values):7.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--files", type=int, default=1000, help="small files to copy one by one")
+    parser.add_argument("--size-mib", type=int, default=1024, help="the large Box file")
+    parser.add_argument("--runs", type=int, default=3, help="rounds")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="boxzipfs-bench-browse-"))
+    try:
+        root = work / "root"
+        make_tree(root, args.files, args.size_mib)
+        size = args.size_mib * MiB
+        rows = []
+        with start_local_server(root) as server:
+            for index in range(args.runs):
+                rows.append(round_once(work, server.url, server.token, args.files, size, str(index)))
+        print(
+            f"{args.files} files of 4 KiB; one file of {args.size_mib} MiB; {args.runs} rounds, fresh mounts"
+        )
+        print(f"{'round':>5} {'cp -r browse files/s':>21} {'zip+extract files/s':>20} "
+              f"{'browse file MB/s':>17} {'archive MB/s':>13}")  # fmt: skip
+        for index, row in enumerate(rows):
+            print(f"{index:5d} {row['browse_fps']:21.0f} {row['archive_fps']:20.0f} "
+                  f"{row['file_mbs']:17.0f} {row['zip_mbs']:13.0f}")  # fmt: skip
+        print(f"{'ratio (target)':<46} {'min':>7} {'median':>7} {'max':>7}")
+        files_ratio = [r["browse_fps"] / r["archive_fps"] for r in rows]
+        bytes_ratio = [r["file_mbs"] / r["zip_mbs"] for r in rows]
+        print(f"{'files/s, cp -r browse / zip + extract':<46} {spread(files_ratio)}")
+        print(f"{'MB/s, browse file / folder archive (>= 0.8)':<46} {spread(bytes_ratio)}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
