@@ -23,6 +23,7 @@ The config file lives at ``$XDG_CONFIG_HOME/boxzipfs/config.toml`` unless
     stall_timeout = 60
     abandon_seconds = 10
     list_ttl = 60
+    resume_attempts = 3
     wait_for_size = false
 
     [requests.reports]          # declared requests, like --request
@@ -105,6 +106,7 @@ class Settings:
     stall_timeout: float = 60.0
     abandon_seconds: float = 10.0
     list_ttl: float = 60.0
+    resume_attempts: int = 3
     wait_for_size: bool = False
     requests: dict[str, RequestSpec] = field(default_factory=dict)
     source: str = "defaults"
@@ -147,6 +149,7 @@ _MOUNT_KEYS: dict[str, Callable[[Any], Any]] = {
     "stall_timeout": float,
     "abandon_seconds": float,
     "list_ttl": float,
+    "resume_attempts": int,
     "wait_for_size": bool,
 }
 

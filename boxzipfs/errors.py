@@ -116,6 +116,10 @@ class ArchiveIncomplete(BoxZipError):
     """The archive arrived, but Box skipped items or reported failure."""
 
 
+class ArchiveChanged(ArchiveIncomplete):
+    """A resumed stream's bytes differ from those already received: never spliced."""
+
+
 class QueueTimeout(BoxZipError):
     """Box kept answering 429 past the configured deadline."""
 

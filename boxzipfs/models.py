@@ -65,24 +65,29 @@ class RequestSpec:
     ``wait_for_size``: stat and open of request.zip wait until the whole archive
     is spooled, so programs that trust st_size or seek from the end work; None
     leaves it to the mount's default.
+    ``resume`` (default true): a broken stream is resumed by a new create whose
+    first bytes must match those already received.
     """
 
     request: ZipRequest
     allow_skips: bool = False
     wait_for_size: bool | None = None
+    resume: bool = True
 
     def to_json(self) -> dict[str, Any]:
         body = self.request.to_json()
         body["allow_skips"] = self.allow_skips
         if self.wait_for_size is not None:
             body["wait_for_size"] = self.wait_for_size
+        if not self.resume:
+            body["resume"] = False
         return body
 
     def dumps(self) -> bytes:
         return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-_LOCAL_OPTIONS = ("allow_skips", "wait_for_size")
+_LOCAL_OPTIONS = ("allow_skips", "wait_for_size", "resume")
 
 
 def parse_items(raw: object) -> tuple[ZipItem, ...]:
@@ -130,7 +135,12 @@ def parse_request_spec(data: bytes) -> RequestSpec:
     for key in _LOCAL_OPTIONS:
         if key in obj and not isinstance(obj[key], bool):
             raise RequestInvalid(f"'{key}' must be true or false")
-    return RequestSpec(parse_zip_request(obj), obj.get("allow_skips", False), obj.get("wait_for_size"))
+    return RequestSpec(
+        parse_zip_request(obj),
+        obj.get("allow_skips", False),
+        obj.get("wait_for_size"),
+        obj.get("resume", True),
+    )
 
 
 def check_request_prefix(data: bytes) -> None:

@@ -30,6 +30,7 @@ VALUE_OPTIONS = {
     "stall_timeout": "--stall-timeout",
     "abandon_seconds": "--abandon-seconds",
     "list_ttl": "--list-ttl",
+    "resume_attempts": "--resume-attempts",
     "requests_file": "--requests-file",
 }
 FLAG_OPTIONS = {"wait_for_size": "--wait-for-size", "foreground": "--foreground"}

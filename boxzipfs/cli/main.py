@@ -200,6 +200,12 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
         help="keep downloading this long after the last reader closed early, then stop (default 10)",
     )
     p.add_argument(
+        "--resume-attempts",
+        type=int,
+        help="times a broken stream is resumed (a new create, its first bytes checked against "
+        "those received) before the read fails (default 3; 0 turns resuming off)",
+    )
+    p.add_argument(
         "--list-ttl",
         type=float,
         help="seconds a Box folder listing (browse/, archives/) is reused before it is fetched anew "
@@ -241,6 +247,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         stall_timeout=args.stall_timeout,
         abandon_seconds=args.abandon_seconds,
         list_ttl=args.list_ttl,
+        resume_attempts=args.resume_attempts,
         wait_for_size=args.wait_for_size,
     )
     requests = dict(settings.requests)

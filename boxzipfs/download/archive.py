@@ -4,7 +4,14 @@ Life: wait for a download slot (queued) -> create the zip download and GET its
 one-shot URL (creating; a 429 from either waits for Retry-After and creates
 anew, until the deadline: throttled) -> stream through a bounded buffer into the
 spool (streaming) -> check that the archive ends with a zip end record and read
-Box's final status (succeeded, or failed with the reason). Readers share the
+Box's final status (succeeded, or failed with the reason).
+
+A stream that breaks (reset, stall past the read timeout, an end without the
+zip end record) is resumed, up to ``resume_attempts`` times, each waiting for a
+slot like any download: a new create of the same request, whose first N bytes
+are compared with the N already spooled (resuming) and never stored twice; if
+all match, the stream goes on appending at N. One differing byte fails the
+download (ArchiveChanged): an archive spliced from two versions is impossible. Readers share the
 spool; Box's status endpoint is polled at most once per ``status_interval``
 however often asked. ``cancel`` stops it at any point (abandoned, or shutdown).
 """
@@ -27,6 +34,7 @@ from boxzipfs.download.spool import Spool
 from boxzipfs.download.unpack import Extract
 from boxzipfs.errors import (
     Abandoned,
+    ArchiveChanged,
     ArchiveIncomplete,
     BoxAPIError,
     BoxZipError,
@@ -46,6 +54,7 @@ class Phase(StrEnum):
     CREATING = "creating"
     THROTTLED = "throttled"  # waiting out Box's 429 before creating anew
     STREAMING = "streaming"
+    RESUMING = "resuming"  # re-reading a new stream's first bytes against the spool
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ABANDONED = "abandoned"  # every reader left early; stopped, slot and spool freed
@@ -61,6 +70,7 @@ class DownloadSettings:
     status_interval: float = 1.0
     final_status_wait: float = 10.0
     default_retry_after: float = 2.0
+    resume_attempts: int = 3
 
 
 class _LastRead:
@@ -113,6 +123,8 @@ class ArchiveDownload:
         self._polled_at = 0.0
         self.received = 0
         self.served = 0
+        self.resumes = 0
+        self.resume_reasons: list[str] = []
         self.queued_at = _now_iso()
         self.stream_started: float | None = None
         self.stream_ended: float | None = None
@@ -168,13 +180,7 @@ class ArchiveDownload:
     def _run(self) -> None:
         try:
             self.spool.open()
-            self._slots.acquire(self)
-            try:
-                stream = self._open_stream()
-                with stream:
-                    self._pump(stream)
-            finally:
-                self._slots.release(self)
+            self._stream_resuming()
             self._check_end()
         except Cancelled:
             self._fail(self._stop_reason)
@@ -211,6 +217,38 @@ class ArchiveDownload:
         else:
             log.warning("download %s failed: %s", self.name, error)
 
+    def _stream_resuming(self) -> None:
+        """Stream the whole archive into the spool, resuming broken streams within the bound."""
+        while True:
+            self._slots.acquire(self)
+            try:
+                stream = self._open_stream()
+                with stream:
+                    self._pump(stream)
+                if self.extract is None and not self.spool.has_zip_trailer():
+                    raise StreamBroken(
+                        "the stream ended before the zip's end record: the archive is truncated"
+                    )
+                return
+            except StreamBroken as exc:
+                if (
+                    not self.spec.resume
+                    or self.resumes >= self._settings.resume_attempts
+                    or self._stop.is_set()
+                ):
+                    if self.resumes:
+                        raise StreamBroken(f"{exc} (after {self.resumes} resumes)") from None
+                    raise
+                with self._lock:
+                    self.resumes += 1
+                    self.resume_reasons.append(str(exc))
+                log.info(
+                    "download %s: %s at %d bytes; resuming (%d of %d)",
+                    self.name, exc, self.spool.length, self.resumes, self._settings.resume_attempts,
+                )  # fmt: skip
+            finally:
+                self._slots.release(self)
+
     def _open_stream(self) -> ContentStream:
         """Create the zip download and GET its URL, waiting out 429s until the deadline.
 
@@ -232,9 +270,10 @@ class ArchiveDownload:
                 self._wait_out(exc, deadline)
                 continue
             with self._lock:
-                self.phase = Phase.STREAMING
-                self.stream_started = time.monotonic()
-                self.started_at = _now_iso()
+                self.phase = Phase.RESUMING if self.spool.length else Phase.STREAMING
+                if self.stream_started is None:
+                    self.stream_started = time.monotonic()
+                    self.started_at = _now_iso()
             log.debug("download %s: streaming", self.name)
             self.started.set()
             return stream
@@ -268,8 +307,25 @@ class ArchiveDownload:
         gathered = 0
         limit = self._settings.buffer_size
         socket = _LastRead(stream)
+        matched, known = 0, self.spool.length  # a resumed stream first re-reads what is spooled
         try:
-            for chunk in self.extract(socket) if self.extract else socket:
+            for whole in self.extract(socket) if self.extract else socket:
+                chunk = whole
+                if matched < known:
+                    same = chunk[: known - matched]
+                    if self.spool.pread(matched, len(same)) != same:
+                        raise ArchiveChanged(
+                            f"the resumed stream differs from the first within bytes {matched}-"
+                            f"{matched + len(same)}: the content changed on Box, so nothing is spliced"
+                        )
+                    matched += len(same)
+                    chunk = chunk[len(same) :]
+                    if matched == known:
+                        with self._lock:
+                            self.phase = Phase.STREAMING
+                        log.info("download %s: %d bytes re-read and identical; going on", self.name, known)
+                    if not chunk:
+                        continue
                 batch.append(chunk)
                 gathered += len(chunk)
                 if gathered >= limit or socket.short:
@@ -278,6 +334,11 @@ class ArchiveDownload:
                     if self._stop.is_set():
                         raise Cancelled("cancelled")
             self._write(batch)
+            if matched < known:
+                raise ArchiveChanged(
+                    f"the resumed archive ended at {matched} bytes, before the {known} already received: "
+                    "the content changed on Box, so nothing is spliced"
+                )
         finally:
             with self._lock:
                 self.stream_ended = time.monotonic()
@@ -289,10 +350,15 @@ class ArchiveDownload:
             self.received = self.spool.length
 
     def _check_end(self) -> None:
-        """Refuse an archive that is short, failed on Box's side, or has unallowed skips
-        (an extracted file was checked whole by its Extract)."""
-        if self.extract is None and not self.spool.has_zip_trailer():
-            raise StreamBroken("the stream ended before the zip's end record: the archive is truncated")
+        """Refuse an archive that failed on Box's side or has unallowed skips (its end record
+        and an extracted file's whole bytes were checked while streaming).
+
+        An extracted file needs no status: its one entry arrived whole, CRC and size
+        checked, and a skip would have left no entry. Not asking saves each browse
+        file a status call and Box's "in_progress" just after the end.
+        """
+        if self.extract is not None:
+            return
         status = self._final_status()
         if status is None:
             if not self.spec.allow_skips:
@@ -353,6 +419,8 @@ class ArchiveDownload:
                 if self.retry_at is None or self.phase is not Phase.THROTTLED
                 else round(max(0.0, self.retry_at - now), 1),
                 "throttled": dict(self.throttled) if self.throttled else None,
+                "resumes": self.resumes,
+                "resume_reasons": list(self.resume_reasons),
                 "bytes_delivered": self.received,
                 "bytes_read": self.served,
                 "archive_size": self.received if self.phase is Phase.SUCCEEDED else None,

@@ -141,6 +141,10 @@ class Spool:
                 raise TimeoutError("the archive is still streaming")
             return self._length
 
+    def pread(self, offset: int, size: int) -> bytes:
+        """Bytes already written, without waiting (the writer's own re-check of a resumed stream)."""
+        return os.pread(self._fd, size, offset)
+
     def tail(self, size: int) -> bytes:
         """The last ``size`` bytes written so far."""
         length = self.length

@@ -150,7 +150,9 @@ def _serve(
                 max_downloads=settings.max_downloads,
                 abandon_seconds=settings.abandon_seconds,
                 download=DownloadSettings(
-                    buffer_size=settings.buffer_size, queue_deadline=settings.queue_deadline
+                    buffer_size=settings.buffer_size,
+                    queue_deadline=settings.queue_deadline,
+                    resume_attempts=settings.resume_attempts,
                 ),
             ),
         )

@@ -154,11 +154,12 @@ class BoxApp:
 
         chunks = archive_chunks(job, readable, self.config.chunk_size, self.config.archive_format)
         sent, started, stalled, finished = 0, time.monotonic(), False, False
+        cut = faults.take_cut()
         try:
             async for chunk in in_thread(chunks):
-                if faults.cut_after is not None and sent + len(chunk) > faults.cut_after:
-                    if faults.cut_after > sent:
-                        yield chunk[: faults.cut_after - sent]
+                if cut is not None and sent + len(chunk) > cut:
+                    if cut > sent:
+                        yield chunk[: cut - sent]
                     raise CutStream("content cut by the cut_after fault switch")
                 if faults.stall_after is not None and not stalled and sent + len(chunk) > faults.stall_after:
                     stalled = True

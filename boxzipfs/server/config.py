@@ -37,11 +37,20 @@ class Faults:
     """Misbehaviour switched on for tests; changeable at run time."""
 
     cut_after: int | None = None
+    cut_times: int | None = None  # cut only this many more streams (None: every one)
     throttle: float | None = None
     stall_after: int | None = None
     stall_seconds: float = 0.0
     create_errors: list[InjectedError] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)  # glob patterns of paths archives skip
+
+    def take_cut(self) -> int | None:
+        """The offset to cut the stream now starting at, if it is to be cut (counts cut_times down)."""
+        if self.cut_after is None or self.cut_times == 0:
+            return None
+        if self.cut_times is not None:
+            self.cut_times -= 1
+        return self.cut_after
 
     def take_create_error(self) -> InjectedError | None:
         """Consume one injected create error, if any is pending."""
@@ -57,6 +66,7 @@ class Faults:
     def to_json(self) -> dict[str, object]:
         return {
             "cut_after": self.cut_after,
+            "cut_times": self.cut_times,
             "throttle": self.throttle,
             "stall_after": self.stall_after,
             "stall_seconds": self.stall_seconds,
@@ -78,6 +88,7 @@ class Faults:
             raise ValueError("create_errors must be a list of {status, retry_after, count}")
         return cls(
             cut_after=_opt_int(obj.get("cut_after")),
+            cut_times=_opt_int(obj.get("cut_times")),
             throttle=_opt_float(obj.get("throttle")),
             stall_after=_opt_int(obj.get("stall_after")),
             stall_seconds=_opt_float(obj.get("stall_seconds")) or 0.0,

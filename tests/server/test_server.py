@@ -498,3 +498,29 @@ def test_archive_format_switches_at_run_time(
     bad = http.put(switch, json={"format": "zstd"}, headers=bearer(server.token))
     assert_client_error(bad, 400, "bad_request")
     assert http.put(switch, json={"format": "stored"}).status_code == 401
+
+
+@pytest.mark.parametrize("archive_format", ["stored", "deflate"])
+def test_identical_content_gives_identical_archives_conflict_names_included(
+    tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client, archive_format: str
+) -> None:
+    """What resuming a broken stream relies on: the same request over the same content
+    streams the same bytes, in both formats, conflict renames included."""
+    root, _ = tree
+    (root / "photos" / "readme.txt").write_bytes(b"other readme\n")
+    server = start_server(root, "--archive-format", archive_format)
+    body = {
+        "items": [
+            {"type": "file", "id": file_id(root, "docs/readme.txt")},
+            {"type": "file", "id": file_id(root, "photos/readme.txt")},
+            {"type": "folder", "id": file_id(root, "docs")},
+        ]
+    }
+    first, second = (
+        http.get(create(http, server.url, server.token, body).json()["download_url"]).content
+        for _ in range(2)
+    )
+    assert first == second and len(first) > 300_000
+    (root / "docs" / "readme.txt").write_bytes(b"hello box\n".upper())  # same size, new bytes
+    changed = http.get(create(http, server.url, server.token, body).json()["download_url"]).content
+    assert changed != first and len(changed) == len(first)
