@@ -67,12 +67,15 @@ class RequestSpec:
     leaves it to the mount's default.
     ``resume`` (default true): a broken stream is resumed by a new create whose
     first bytes must match those already received.
+    ``split`` (default true): a request Box refuses for its size is listed, cut
+    into parts and joined into one archive; false keeps Box's refusal (EFBIG).
     """
 
     request: ZipRequest
     allow_skips: bool = False
     wait_for_size: bool | None = None
     resume: bool = True
+    split: bool = True
 
     def to_json(self) -> dict[str, Any]:
         body = self.request.to_json()
@@ -81,13 +84,15 @@ class RequestSpec:
             body["wait_for_size"] = self.wait_for_size
         if not self.resume:
             body["resume"] = False
+        if not self.split:
+            body["split"] = False
         return body
 
     def dumps(self) -> bytes:
         return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
 
 
-_LOCAL_OPTIONS = ("allow_skips", "wait_for_size", "resume")
+_LOCAL_OPTIONS = ("allow_skips", "wait_for_size", "resume", "split")
 
 
 def parse_items(raw: object) -> tuple[ZipItem, ...]:
@@ -140,6 +145,7 @@ def parse_request_spec(data: bytes) -> RequestSpec:
         obj.get("allow_skips", False),
         obj.get("wait_for_size"),
         obj.get("resume", True),
+        obj.get("split", True),
     )
 
 
@@ -255,25 +261,30 @@ class FolderEntry:
     name: str
     size: int | None = None
     modified_at: str | None = None  # ISO 8601 with offset, as Box writes it
+    parent: tuple[str, str] | None = None  # the folder listed: (id, name)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FolderEntry:
-        size, modified = obj.get("size"), obj.get("modified_at")
+        size, modified, parent = obj.get("size"), obj.get("modified_at"), obj.get("parent")
         return cls(
             str(obj["type"]),
             str(obj["id"]),
             str(obj["name"]),
             None if size is None else int(size),
             None if modified is None else str(modified),
+            (str(parent["id"]), str(parent["name"])) if isinstance(parent, dict) else None,
         )
 
     def to_json(self, fields: frozenset[str] | None = None) -> dict[str, Any]:
-        """Box's JSON: type, id and name, then size and modified_at (only those in ``fields``)."""
+        """Box's JSON: type, id and name, then size and modified_at (only those in ``fields``),
+        and parent only when asked for."""
         body: dict[str, Any] = {"type": self.type, "id": self.id, "name": self.name}
         if self.size is not None and (fields is None or "size" in fields):
             body["size"] = self.size
         if self.modified_at is not None and (fields is None or "modified_at" in fields):
             body["modified_at"] = self.modified_at
+        if self.parent is not None and fields is not None and "parent" in fields:
+            body["parent"] = {"type": "folder", "id": self.parent[0], "name": self.parent[1]}
         return body
 
     @property

@@ -244,14 +244,10 @@ class BoxClient:
         response = self._send("GET", download.status_url, "reading the zip status")
         return ZipStatus.from_json(response.json())
 
-    def list_folder(self, folder_id: str) -> Iterator[FolderEntry]:
-        """Every item of a folder (name, size, modified_at), following marker pagination."""
+    def list_folder(self, folder_id: str, fields: str = "name,size,modified_at") -> Iterator[FolderEntry]:
+        """Every item of a folder (with ``fields``), following marker pagination."""
         url = f"{self.api_url}/2.0/folders/{folder_id}/items"
-        params: dict[str, str | int] = {
-            "usemarker": "true",
-            "limit": PAGE_LIMIT,
-            "fields": "name,size,modified_at",
-        }
+        params: dict[str, str | int] = {"usemarker": "true", "limit": PAGE_LIMIT, "fields": fields}
         while True:
             body = self._send("GET", url, "listing the folder", params=params).json()
             for entry in body.get("entries", []):

@@ -18,6 +18,7 @@ however often asked. ``cancel`` stops it at any point (abandoned, or shutdown).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 from boxzipfs.client.box import SOCKET_READ_BYTES, BoxClient, ContentStream
 from boxzipfs.download.slots import Cancelled, SlotQueue
+from boxzipfs.download.split import Joiner, SplitProgress, plan_request
 from boxzipfs.download.spool import Spool
 from boxzipfs.download.unpack import Extract
 from boxzipfs.errors import (
@@ -38,13 +40,14 @@ from boxzipfs.errors import (
     ArchiveIncomplete,
     BoxAPIError,
     BoxZipError,
+    LimitExceeded,
     NetworkError,
     NotFound,
     QueueTimeout,
     StreamBroken,
     TooManyRequests,
 )
-from boxzipfs.models import RequestSpec, ZipDownload, ZipStatus
+from boxzipfs.models import RequestSpec, ZipDownload, ZipRequest, ZipStatus
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class Phase(StrEnum):
     THROTTLED = "throttled"  # waiting out Box's 429 before creating anew
     STREAMING = "streaming"
     RESUMING = "resuming"  # re-reading a new stream's first bytes against the spool
+    LISTING = "listing"  # past Box's limits: listing the request's folders to split it
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ABANDONED = "abandoned"  # every reader left early; stopped, slot and spool freed
@@ -80,6 +84,9 @@ class _LastRead:
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = chunks
         self.short = False
+
+    def was_short(self) -> bool:
+        return self.short
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._chunks:
@@ -125,6 +132,7 @@ class ArchiveDownload:
         self.served = 0
         self.resumes = 0
         self.resume_reasons: list[str] = []
+        self.split: SplitProgress | None = None  # set when the request is joined from parts
         self.queued_at = _now_iso()
         self.stream_started: float | None = None
         self.stream_ended: float | None = None
@@ -218,38 +226,113 @@ class ArchiveDownload:
             log.warning("download %s failed: %s", self.name, error)
 
     def _stream_resuming(self) -> None:
-        """Stream the whole archive into the spool, resuming broken streams within the bound."""
+        """Stream the whole archive into the spool, resuming broken streams within the bound;
+        a request Box refuses for its size is split and joined instead (unless split is off)."""
+        try:
+            self._stream_whole()
+        except LimitExceeded as exc:
+            if not self.spec.split or self.spool.length:
+                raise
+            log.info("download %s: %s; listing it to split it into parts", self.name, exc)
+            self._stream_split()
+
+    def _resumable(self) -> bool:
+        return self.spec.resume and self.resumes < self._settings.resume_attempts and not self._stop.is_set()
+
+    def _note_resume(self, exc: BoxZipError, at: int) -> None:
+        with self._lock:
+            self.resumes += 1
+            self.resume_reasons.append(str(exc))
+        log.info(
+            "download %s: %s at %d bytes; resuming (%d of %d)",
+            self.name, exc, at, self.resumes, self._settings.resume_attempts,
+        )  # fmt: skip
+
+    def _stream_whole(self) -> None:
         while True:
             self._slots.acquire(self)
             try:
-                stream = self._open_stream()
+                stream = self._open_stream(self.spec.request)
                 with stream:
-                    self._pump(stream)
+                    socket = _LastRead(stream)
+                    self._pump(self.extract(socket) if self.extract else socket, socket.was_short)
                 if self.extract is None and not self.spool.has_zip_trailer():
                     raise StreamBroken(
                         "the stream ended before the zip's end record: the archive is truncated"
                     )
                 return
             except StreamBroken as exc:
-                if (
-                    not self.spec.resume
-                    or self.resumes >= self._settings.resume_attempts
-                    or self._stop.is_set()
-                ):
+                if not self._resumable():
                     if self.resumes:
                         raise StreamBroken(f"{exc} (after {self.resumes} resumes)") from None
                     raise
-                with self._lock:
-                    self.resumes += 1
-                    self.resume_reasons.append(str(exc))
-                log.info(
-                    "download %s: %s at %d bytes; resuming (%d of %d)",
-                    self.name, exc, self.spool.length, self.resumes, self._settings.resume_attempts,
-                )  # fmt: skip
+                self._note_resume(exc, self.spool.length)
             finally:
                 self._slots.release(self)
 
-    def _open_stream(self) -> ContentStream:
+    def _stream_split(self) -> None:
+        """List the request, then stream its parts one after another into one archive."""
+        with self._lock:
+            self.phase = Phase.LISTING
+        plan = plan_request(self.spec.request, self._client.list_folder)
+        progress = SplitProgress()
+        with self._lock:
+            self.split = progress
+        joiner = Joiner(plan, self._open_part, progress)
+        self._pump(joiner.chunks(self._settings.buffer_size), lambda: True)
+        log.info("download %s: joined %d parts", self.name, progress.parts_done)
+
+    def _open_part(self, request: ZipRequest) -> tuple[ZipDownload, Iterator[bytes]]:
+        """Queue for a slot and create one part; its bytes hold the slot until they end."""
+        self._slots.acquire(self)
+        try:
+            stream = self._open_stream(request)
+        except BaseException:
+            self._slots.release(self)
+            raise
+        assert self.zip_download is not None
+        return self.zip_download, self._part_bytes(request, stream)
+
+    def _part_bytes(self, request: ZipRequest, stream: ContentStream) -> Iterator[bytes]:
+        """A part's raw bytes, resumed like a whole archive: a new create whose first bytes must
+        hash the same as those already passed on (they are not kept, so a digest stands in)."""
+        passed, digest = 0, hashlib.sha256()
+        try:
+            while True:
+                try:
+                    with stream:
+                        skip, check = passed, hashlib.sha256()
+                        for whole in stream:
+                            chunk = whole
+                            if skip:
+                                head = chunk[:skip]
+                                check.update(head)
+                                skip -= len(head)
+                                chunk = chunk[len(head) :]
+                                if not skip and check.digest() != digest.copy().digest():
+                                    raise ArchiveChanged(
+                                        f"a resumed part differs within its first {passed} bytes: "
+                                        "the content changed on Box, so nothing is spliced"
+                                    )
+                                if not chunk:
+                                    continue
+                            digest.update(chunk)
+                            passed += len(chunk)
+                            yield chunk
+                        if skip:
+                            raise ArchiveChanged("a resumed part ended before the bytes already received")
+                    return
+                except StreamBroken as exc:
+                    if not self._resumable():
+                        raise
+                    self._note_resume(exc, passed)
+                    self._slots.release(self)
+                    self._slots.acquire(self)
+                    stream = self._open_stream(request)
+        finally:
+            self._slots.release(self)
+
+    def _open_stream(self, request: ZipRequest) -> ContentStream:
         """Create the zip download and GET its URL, waiting out 429s until the deadline.
 
         The one place that decides how a download waits for Box: the client hands
@@ -262,7 +345,7 @@ class ArchiveDownload:
             with self._lock:
                 self.phase, self.retry_at = Phase.CREATING, None
             try:
-                download = self._client.create_zip_download(self.spec.request)
+                download = self._client.create_zip_download(request)
                 with self._lock:
                     self.zip_download, self.box_status, self._polled_at = download, None, 0.0
                 stream = self._client.open_content(download)
@@ -295,7 +378,7 @@ class ArchiveDownload:
         if self._stop.wait(wait):
             raise Cancelled("cancelled") from None
 
-    def _pump(self, stream: ContentStream) -> None:
+    def _pump(self, source: Iterable[bytes], flush_now: Callable[[], bool]) -> None:
         """Socket -> spool on this one thread: chunks are gathered and written with one
         vectored write once ``buffer_size`` bytes are in, or as soon as a socket read comes
         back short (nothing more was waiting: a slow stream's bytes never sit in memory
@@ -306,10 +389,9 @@ class ArchiveDownload:
         batch: list[bytes] = []
         gathered = 0
         limit = self._settings.buffer_size
-        socket = _LastRead(stream)
         matched, known = 0, self.spool.length  # a resumed stream first re-reads what is spooled
         try:
-            for whole in self.extract(socket) if self.extract else socket:
+            for whole in source:
                 chunk = whole
                 if matched < known:
                     same = chunk[: known - matched]
@@ -328,7 +410,7 @@ class ArchiveDownload:
                         continue
                 batch.append(chunk)
                 gathered += len(chunk)
-                if gathered >= limit or socket.short:
+                if gathered >= limit or flush_now():
                     self._write(batch)
                     batch, gathered = [], 0
                     if self._stop.is_set():
@@ -357,8 +439,8 @@ class ArchiveDownload:
         checked, and a skip would have left no entry. Not asking saves each browse
         file a status call and Box's "in_progress" just after the end.
         """
-        if self.extract is not None:
-            return
+        if self.extract is not None or self.split is not None:
+            return  # a split's parts were counted file by file
         status = self._final_status()
         if status is None:
             if not self.spec.allow_skips:
@@ -420,6 +502,7 @@ class ArchiveDownload:
                 else round(max(0.0, self.retry_at - now), 1),
                 "throttled": dict(self.throttled) if self.throttled else None,
                 "resumes": self.resumes,
+                "split": self.split.to_json() if self.split else None,
                 "resume_reasons": list(self.resume_reasons),
                 "bytes_delivered": self.received,
                 "bytes_read": self.served,

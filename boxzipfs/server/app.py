@@ -219,7 +219,7 @@ class BoxApp:
         fields = query.get("fields")
         wanted = frozenset(f.strip() for f in fields.split(",")) if fields is not None else None
         body: dict[str, Any] = {
-            "entries": [self.store.entry(n).to_json(wanted) for n in page],
+            "entries": [self.store.entry(n, folder).to_json(wanted) for n in page],
             "limit": limit,
         }
         if use_marker:

@@ -106,6 +106,7 @@ class LocalStore:
                 yield from self.walk(child, ancestors)
 
     @staticmethod
-    def entry(node: Node) -> FolderEntry:
+    def entry(node: Node, parent: Node | None = None) -> FolderEntry:
         modified = datetime.fromtimestamp(node.mtime_ns // 1_000_000_000, UTC).isoformat()
-        return FolderEntry(node.type, node.id, node.path.name, node.size, modified)
+        up = None if parent is None else (parent.id, "All Files" if parent.id == "0" else parent.path.name)
+        return FolderEntry(node.type, node.id, node.path.name, node.size, modified, up)
