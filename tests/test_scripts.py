@@ -48,9 +48,12 @@ def test_benchmarks_print_their_figures() -> None:
     mount = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss")
     assert "dd MB/s, mount / httpx" in mount and "TTFB, mount / httpx" in mount
     browse = run("scripts/bench-browse", "--files", "40", "--size-mib", "32", "--runs", "1")
-    assert (
-        "files/s, cp -r browse / zip + extract" in browse and "MB/s, browse file / folder archive" in browse
+    assert "files/s, cp -r browse / zip + extract" in browse
+    assert "MB/s, browse file / folder archive" in browse
+    split = run(
+        "scripts/bench-split", "--files", "60", "--size-mib", "16", "--part-files", "20", "--runs", "1"
     )
+    assert "MB/s, joined / single archive" in split and "daemon CPU per GiB, joined / single" in split
 
 
 def test_readme_quick_start_runs_literally(tmp_path: Path) -> None:
