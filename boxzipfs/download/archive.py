@@ -252,7 +252,7 @@ class ArchiveDownload:
         while True:
             self._slots.acquire(self)
             try:
-                stream = self._open_stream(self.spec.request)
+                stream = self._open_stream(self.spec.request, resuming=self.spool.length > 0)
                 with stream:
                     socket = _LastRead(stream)
                     self._pump(self.extract(socket) if self.extract else socket, socket.was_short)
@@ -314,6 +314,9 @@ class ArchiveDownload:
                                         f"a resumed part differs within its first {passed} bytes: "
                                         "the content changed on Box, so nothing is spliced"
                                     )
+                                if not skip:
+                                    with self._lock:
+                                        self.phase = Phase.STREAMING
                                 if not chunk:
                                     continue
                             digest.update(chunk)
@@ -328,11 +331,11 @@ class ArchiveDownload:
                     self._note_resume(exc, passed)
                     self._slots.release(self)
                     self._slots.acquire(self)
-                    stream = self._open_stream(request)
+                    stream = self._open_stream(request, resuming=True)
         finally:
             self._slots.release(self)
 
-    def _open_stream(self, request: ZipRequest) -> ContentStream:
+    def _open_stream(self, request: ZipRequest, resuming: bool = False) -> ContentStream:
         """Create the zip download and GET its URL, waiting out 429s until the deadline.
 
         The one place that decides how a download waits for Box: the client hands
@@ -353,7 +356,7 @@ class ArchiveDownload:
                 self._wait_out(exc, deadline)
                 continue
             with self._lock:
-                self.phase = Phase.RESUMING if self.spool.length else Phase.STREAMING
+                self.phase = Phase.RESUMING if resuming else Phase.STREAMING
                 if self.stream_started is None:
                     self.stream_started = time.monotonic()
                     self.started_at = _now_iso()

@@ -94,3 +94,23 @@ def test_split_false_keeps_the_refusal(root: Path, tmp_path: Path) -> None:
                 (request / "request.zip").read_bytes()
             assert raised.value.errno == errno.EFBIG
             assert status(request)["split"] is None
+
+
+def test_a_part_cut_once_resumes_and_the_joined_archive_is_exact(
+    root: Path, reference: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    archive_format, expected = reference
+    with start_local_server(root, ["--archive-format", archive_format, "--max-files", "100"]) as server:
+        answer = httpx.put(
+            f"{server.url}/_boxzipfs/faults",
+            json={"cut_after": 30_000, "cut_times": 2},  # the first two part streams break
+            headers=bearer(server.token),
+        )
+        assert answer.status_code == 200
+        args = ["--api-url", server.url, "--state-dir", str(tmp_path / "st")]
+        with mounted(tmp_path / "mnt", args, tmp_path / "log", {"BOX_ACCESS_TOKEN": server.token}):
+            request = define(tmp_path / "mnt", "all", body(root))
+            shutil.copyfile(request / "request.zip", tmp_path / "all.zip")
+            doc = status(request)
+    assert zip_contents(tmp_path / "all.zip") == expected
+    assert doc["phase"] == "succeeded" and doc["resumes"] == 2, doc
