@@ -16,10 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
-
 from boxzipfs.client.auth import Auth, StaticTokenAuth, auth_from_env
-from boxzipfs.client.box import BoxClient
+from boxzipfs.client.box import BoxClient, http_client
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, request_from_items
 from boxzipfs.download.archive import DownloadSettings
@@ -126,7 +124,7 @@ def _serve(
         stack.enter_context(DirectoryLock(state_dir, "state")).acquire(mountpoint)
         if cache_dir != state_dir:
             stack.enter_context(DirectoryLock(cache_dir, "cache")).acquire(mountpoint)
-        http = stack.enter_context(httpx.Client(timeout=httpx.Timeout(30.0, read=settings.stall_timeout)))
+        http = stack.enter_context(http_client(settings.stall_timeout))
         auth: Auth
         api_url = settings.api_url
         if local_root is not None:

@@ -6,6 +6,7 @@ import io
 import json
 import os
 import shutil
+import socket
 import time
 import zipfile
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from boxzipfs.mount.local_server import LocalServer
+from boxzipfs.server.run import bind
 from tests.conftest import StartServer
 from tests.helpers import bearer, create, expected_members, file_id, write_users, zip_contents
 
@@ -524,3 +526,16 @@ def test_identical_content_gives_identical_archives_conflict_names_included(
     (root / "docs" / "readme.txt").write_bytes(b"hello box\n".upper())  # same size, new bytes
     changed = http.get(create(http, server.url, server.token, body).json()["download_url"]).content
     assert changed != first and len(changed) == len(first)
+
+
+def test_accepted_connections_send_without_nagle() -> None:
+    """A response's body written after its headers must not wait out the client's delayed
+    ACK: that cost 40 ms per request, and cp -r of browse/ ran at 11 files/s."""
+    listener = bind("127.0.0.1", 0)
+    client = socket.create_connection(listener.getsockname()[:2])
+    accepted, _ = listener.accept()
+    try:
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        for sock in (accepted, client, listener):
+            sock.close()
