@@ -203,7 +203,7 @@ def test_box_errors_map_to_errno_and_show_in_status(
     cases = {
         "forbidden": ({"items": folder_items(root, "photos")}, errno.EACCES),
         "missing": ({"items": [{"type": "file", "id": "99999999999"}]}, errno.ENOENT),
-        "too-many": ({"items": folder_items(root, "docs")}, errno.EFBIG),
+        "too-many": ({"items": folder_items(root, "docs"), "split": False}, errno.EFBIG),
         "root": ({"items": [{"type": "folder", "id": "0"}]}, errno.EINVAL),
     }
     for name, (body, code) in cases.items():
@@ -248,7 +248,7 @@ def test_cut_stream_is_eio_never_a_clean_eof_and_the_next_open_recreates(
     tree: tuple[Path, dict[str, bytes]], server: LocalServer, mount: Mount, http: httpx.Client
 ) -> None:
     root, _ = tree
-    mp = mount("--api-url", server.url, env={"BOX_ACCESS_TOKEN": server.token})
+    mp = mount("--api-url", server.url, "--resume-attempts", "0", env={"BOX_ACCESS_TOKEN": server.token})
     request = define(mp, "docs", {"items": folder_items(root, "docs")})
     http.put(f"{server.url}/_boxzipfs/faults", json={"cut_after": 100_000}, headers=bearer(server.token))
     for tool in (["cat"], ["dd", "bs=1M", "status=none", "if="]):
@@ -458,7 +458,10 @@ def test_a_stalled_stream_is_broken_after_the_stall_timeout(
 ) -> None:
     root, _ = tree
     server = start_server(root, "--stall-after", "50000", "--stall-seconds", "4", "--chunk-size", "16K")
-    mp = mount("--api-url", server.url, "--stall-timeout", "1", env={"BOX_ACCESS_TOKEN": server.token})
+    mp = mount(
+        "--api-url", server.url, "--stall-timeout", "1", "--resume-attempts", "0",
+        env={"BOX_ACCESS_TOKEN": server.token},
+    )  # fmt: skip
     request = define(mp, "docs", {"items": folder_items(root, "docs")})
     started = time.monotonic()
     assert open_errno(request / "request.zip") == errno.EIO
