@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from httpcore._sync import http11 as httpcore_http11
 
+from boxzipfs import metrics
 from boxzipfs.client import redact
 from boxzipfs.client.auth import Auth
 from boxzipfs.client.retry import NO_RETRY, RetryPolicy
@@ -191,6 +192,9 @@ class BoxClient:
             retry_after = error.retry_after if isinstance(error, BoxAPIError) else None
             delay = policy.delay(attempt, retry_after)
             log.debug("%s: %s; retry %d/%d in %.1fs", operation, error, attempt, policy.attempts - 1, delay)
+            metrics.RETRIES.inc()
+            if isinstance(error, TooManyRequests):
+                metrics.BOX_429.inc()
             self._sleep(delay)
 
     def create_zip_download(self, request: ZipRequest) -> ZipDownload:

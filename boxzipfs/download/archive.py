@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from boxzipfs import metrics
 from boxzipfs.client.box import SOCKET_READ_BYTES, BoxClient, ContentStream
 from boxzipfs.download.slots import Cancelled, SlotQueue
 from boxzipfs.download.split import Joiner, SplitProgress, plan_request
@@ -181,6 +182,7 @@ class ArchiveDownload:
         data = self.spool.read(offset, size)
         with self._lock:
             self.served += len(data)
+        metrics.BYTES_READ.inc(len(data))
         return data
 
     # -- the download thread --------------------------------------------------
@@ -202,6 +204,7 @@ class ArchiveDownload:
                 self.phase = Phase.SUCCEEDED
                 self._finish_times()
             self.spool.finish()
+            metrics.DOWNLOADS.labels("succeeded", "").inc()
             log.info("download %s succeeded: %d bytes", self.name, self.received)
         finally:
             self._slots.release(self)  # also forgets a cancel that came while it waited
@@ -220,6 +223,10 @@ class ArchiveDownload:
             if self.stream_started is not None and self.stream_ended is None:
                 self.stream_ended = time.monotonic()
         self.spool.fail(error)
+        abandoned = isinstance(error, Abandoned)
+        metrics.DOWNLOADS.labels(
+            "abandoned" if abandoned else "failed", "" if abandoned else type(error).__name__
+        ).inc()
         if isinstance(error, Abandoned):
             log.info("download %s: %s", self.name, error)
         else:
@@ -243,6 +250,7 @@ class ArchiveDownload:
         with self._lock:
             self.resumes += 1
             self.resume_reasons.append(str(exc))
+        metrics.RESUMES.inc()
         log.info(
             "download %s: %s at %d bytes; resuming (%d of %d)",
             self.name, exc, at, self.resumes, self._settings.resume_attempts,
@@ -347,14 +355,17 @@ class ArchiveDownload:
                 raise Cancelled("cancelled")
             with self._lock:
                 self.phase, self.retry_at = Phase.CREATING, None
+            creating = time.monotonic()
             try:
                 download = self._client.create_zip_download(request)
                 with self._lock:
                     self.zip_download, self.box_status, self._polled_at = download, None, 0.0
                 stream = self._client.open_content(download)
             except TooManyRequests as exc:
+                metrics.BOX_429.inc()
                 self._wait_out(exc, deadline)
                 continue
+            metrics.TTFB.observe(time.monotonic() - creating)
             with self._lock:
                 self.phase = Phase.RESUMING if resuming else Phase.STREAMING
                 if self.stream_started is None:
@@ -430,9 +441,11 @@ class ArchiveDownload:
             log.debug("download %s: stream ended after %d bytes", self.name, self.received)
 
     def _write(self, batch: list[bytes]) -> None:
+        before = self.spool.length
         self.spool.append(batch)
         with self._lock:
             self.received = self.spool.length
+        metrics.BYTES_DELIVERED.inc(self.received - before)
 
     def _check_end(self) -> None:
         """Refuse an archive that failed on Box's side or has unallowed skips (its end record

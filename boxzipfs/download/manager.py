@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cachetools import LRUCache
 
+from boxzipfs import metrics
 from boxzipfs.client.box import BoxClient
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.slots import SlotQueue
@@ -53,6 +54,7 @@ class _SpoolCache(LRUCache[int, ArchiveDownload]):
 
     def popitem(self) -> tuple[int, ArchiveDownload]:
         key, download = super().popitem()
+        metrics.CACHE_EVICTIONS.inc()
         self._on_evict(download)
         return key, download
 
@@ -70,10 +72,10 @@ class _Tracked:
 class DownloadManager:
     """Shares downloads between readers, queues them, and caches completed spools."""
 
-    def __init__(self, client: BoxClient, settings: ManagerSettings) -> None:
+    def __init__(self, client: BoxClient, settings: ManagerSettings, slots: SlotQueue | None = None) -> None:
         self.client = client
         self.settings = settings
-        self.slots = SlotQueue(settings.max_downloads)
+        self.slots = slots or SlotQueue(settings.max_downloads)
         self._lock = threading.RLock()
         self._latest: dict[str, ArchiveDownload] = {}
         self._tracked: dict[ArchiveDownload, _Tracked] = {}
@@ -121,6 +123,15 @@ class DownloadManager:
             if current is not None and self._reusable(current, spec, extract):
                 return current
             return None
+
+    def gauges(self) -> dict[str, float]:
+        """Live counts for the metrics: downloads streaming and waiting, cache bytes."""
+        with self._lock:
+            downloads = list(self._tracked)
+            cached = self._cache.currsize
+        active = sum(1 for d in downloads if d.phase in (Phase.STREAMING, Phase.RESUMING))
+        queued = sum(1 for d in downloads if d.phase is Phase.QUEUED)
+        return {"downloads_active": active, "downloads_queued": queued, "cache_bytes": cached}
 
     def latest(self, name: str) -> ArchiveDownload | None:
         with self._lock:

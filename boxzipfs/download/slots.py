@@ -60,6 +60,11 @@ class SlotQueue:
                 self._cond.notify_all()
             self._holders.add(ticket)
 
+    def cancelled(self, ticket: object) -> bool:
+        """Whether ``ticket``'s wait must end (cancelled, or the queue closed)."""
+        with self._cond:
+            return self._closed or ticket in self._cancelled
+
     def cancel(self, ticket: object) -> None:
         """Make ``ticket``'s wait (now or later) end in Cancelled; a held slot stays until released."""
         with self._cond:
