@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from boxzipfs.client.box import DEFAULT_API_URL
 from boxzipfs.errors import BoxZipError
@@ -108,6 +109,12 @@ class Settings:
     list_ttl: float = 60.0
     resume_attempts: int = 3
     wait_for_size: bool = False
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    fleet: str | None = None
+    user_concurrency: int = 5
+    enterprise_concurrency: int = 10
+    lease_seconds: float = 30.0
+    metrics_addr: str | None = None
     requests: dict[str, RequestSpec] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -132,6 +139,8 @@ class Settings:
             value = getattr(self, item.name)
             if item.name in SECRET_FIELDS and value:
                 value = "***"
+            elif item.name == "redis_url" and value:
+                value = redact_url(value)
             elif item.name == "requests":
                 value = {name: spec.to_json() for name, spec in value.items()}
             out[item.name] = value
@@ -151,7 +160,30 @@ _MOUNT_KEYS: dict[str, Callable[[Any], Any]] = {
     "list_ttl": float,
     "resume_attempts": int,
     "wait_for_size": bool,
+    "redis_url": str,
+    "fleet": str,
+    "user_concurrency": int,
+    "enterprise_concurrency": int,
+    "lease_seconds": float,
+    "metrics_addr": str,
 }
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password (in its user part or a ``password=`` query) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is not None:
+        user = parts.username or ""
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        parts = parts._replace(netloc=f"{user}:***@{host}{port}")
+    query = [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def url_has_password(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.password is not None or any(k == "password" for k, _ in parse_qsl(parts.query))
 
 
 def _request_from_toml(name: str, table: dict[str, Any]) -> RequestSpec:

@@ -136,6 +136,10 @@ class DiskFull(SpoolError):
     """The spool's disk is full."""
 
 
+class FleetUnreachable(BoxZipError):
+    """Redis did not answer a read of the fleet's state."""
+
+
 class MountError(BoxZipError):
     """A mount cannot start; the message says why and what to do."""
 

@@ -12,6 +12,7 @@ import pytest
 from boxzipfs.mount.local_server import LocalServer, start_local_server
 from tests.helpers import make_tree
 from tests.mounting import mounted
+from tests.redisserver import RedisServer
 
 StartServer = Callable[..., LocalServer]
 
@@ -65,3 +66,14 @@ def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
 
     with stack:
         yield do_mount
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private, running redis-server that wants a password (stopped after the test, whatever
+    happens); its URL carries the password, a secret no log, status or metric may show."""
+    server = RedisServer(password="fleet-s3cret-pw")
+    try:
+        yield server.start()
+    finally:
+        server.close()

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxzipfs.config import Settings, load_settings, parse_size, request_from_items
+from boxzipfs.config import Settings, load_settings, parse_size, request_from_items, url_has_password
 from boxzipfs.errors import BoxZipError
 from boxzipfs.server.config import ARCHIVE_FORMATS, Faults, InjectedError, ServerConfig
 
@@ -199,6 +199,26 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
         type=float,
         help="keep downloading this long after the last reader closed early, then stop (default 10)",
     )
+    fleet = p.add_argument_group("fleet (several hosts, one Box account)")
+    fleet.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share the account's download budget with every mount of the fleet through this Redis "
+        "(redis:// or rediss://; a URL with a password goes in the config file or BOXZIPFS_REDIS_URL)",
+    )
+    fleet.add_argument("--fleet", help="the fleet's name (default: one per Box account and API)")
+    fleet.add_argument("--user-concurrency", type=int, help="downloads per Box user, fleet-wide (default 5)")
+    fleet.add_argument(
+        "--enterprise-concurrency", type=int, help="downloads per enterprise, fleet-wide (default 10)"
+    )
+    fleet.add_argument(
+        "--lease-seconds", type=float, help="a dead host's leases lapse after this (default 30)"
+    )
+    p.add_argument(
+        "--metrics-addr",
+        metavar="[HOST:]PORT",
+        help="serve Prometheus metrics here (HOST defaults to 127.0.0.1)",
+    )
     p.add_argument(
         "--resume-attempts",
         type=int,
@@ -222,7 +242,17 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config or args.top_config)
-    return settings.override(api_url=getattr(args, "api_url", None))
+    redis_url = getattr(args, "redis", None)
+    if redis_url and url_has_password(redis_url):
+        raise UsageError(
+            "--redis: a password on the command line shows in ps; put the URL in the config file "
+            "([mount] redis_url) or in BOXZIPFS_REDIS_URL"
+        )
+    return settings.override(
+        api_url=getattr(args, "api_url", None),
+        redis_url=redis_url or os.environ.get("BOXZIPFS_REDIS_URL") or None,
+        fleet=getattr(args, "fleet", None),
+    )
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
@@ -249,6 +279,10 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
         list_ttl=args.list_ttl,
         resume_attempts=args.resume_attempts,
         wait_for_size=args.wait_for_size,
+        user_concurrency=args.user_concurrency,
+        enterprise_concurrency=args.enterprise_concurrency,
+        lease_seconds=args.lease_seconds,
+        metrics_addr=args.metrics_addr,
     )
     requests = dict(settings.requests)
     requests.update(parse_request_option(r) for r in args.request)
@@ -340,10 +374,46 @@ def _add_status(sub: Sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
     p.add_argument("--json", action="store_true", help="print machine-readable status and exit")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    p.add_argument(
+        "--fleet",
+        dest="show_fleet",
+        action="store_true",
+        help="print the fleet's holders (every host) and its queue, from the Redis of the config file "
+        "or BOXZIPFS_REDIS_URL",
+    )
+    p.add_argument("--fleet-name", help="the fleet (default: as boxzipfs mount chooses it)")
+
+
+def _run_fleet_status(args: argparse.Namespace) -> int:
+    from boxzipfs.download.fleet import fleet_report
+    from boxzipfs.mount.daemon import default_fleet
+
+    settings = _settings(args)
+    if not settings.redis_url:
+        raise UsageError("no Redis: set [mount] redis_url in the config file or BOXZIPFS_REDIS_URL")
+    name = (
+        args.fleet_name
+        or settings.fleet
+        or default_fleet(settings.api_url, settings.auth_env(dict(os.environ)))
+    )
+    report = fleet_report(settings.redis_url, name)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"fleet {name}: {report['leases']['user']} user leases, {report['leases']['enterprise']} "
+        f"enterprise leases, {report['queued']} waiting"
+    )
+    for host, count in sorted(report["hosts"].items()):
+        print(f"  {host}  {count} held")
+    return 0
 
 
 def _run_status(args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    if args.show_fleet:
+        return _run_fleet_status(args)
 
     from boxzipfs.cli.status import boxzipfs_mounts, show
 

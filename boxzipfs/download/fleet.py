@@ -36,6 +36,7 @@ import redis
 
 from boxzipfs import metrics
 from boxzipfs.download.slots import Cancelled, SlotQueue
+from boxzipfs.errors import FleetUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,17 @@ class FleetSettings:
     poll_seconds: float = 0.2
 
 
+@dataclass(frozen=True)
+class FleetKeys:
+    """The Redis keys of one fleet (the enterprise's leases are shared by its fleets)."""
+
+    queue: str
+    alive: str
+    seq: str
+    user: str
+    enterprise: str
+
+
 class FleetBudget:
     """Leases for content downloads, shared by every mount of a fleet through Redis."""
 
@@ -102,10 +114,9 @@ class FleetBudget:
         self._redis = client or redis.Redis.from_url(
             settings.url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=10
         )
-        base = f"boxzipfs:fleet:{settings.fleet}"
-        enterprise = settings.enterprise or settings.fleet
-        self._queue_keys = [f"{base}:queue", f"{base}:alive", f"{base}:seq"]
-        self._scope_keys = [f"{base}:leases:user", f"boxzipfs:enterprise:{enterprise}:leases"]
+        keys = self.keys(settings.fleet, settings.enterprise)
+        self._queue_keys = [keys.queue, keys.alive, keys.seq]
+        self._scope_keys = [keys.user, keys.enterprise]
         self._limits = [settings.user_limit, settings.enterprise_limit]
         self._acquire = self._redis.register_script(ACQUIRE)
         self._renew = self._redis.register_script(RENEW)
@@ -119,6 +130,17 @@ class FleetBudget:
         self._stop = threading.Event()
         self._heart = threading.Thread(target=self._heartbeat, name="fleet-heartbeat", daemon=True)
         self._heart.start()
+
+    @staticmethod
+    def keys(fleet: str, enterprise: str | None = None) -> FleetKeys:
+        base = f"boxzipfs:fleet:{fleet}"
+        return FleetKeys(
+            queue=f"{base}:queue",
+            alive=f"{base}:alive",
+            seq=f"{base}:seq",
+            user=f"{base}:leases:user",
+            enterprise=f"boxzipfs:enterprise:{enterprise or fleet}:leases",
+        )
 
     @property
     def ttl_ms(self) -> int:
@@ -215,13 +237,16 @@ class FleetBudget:
         if was is not None:
             log.warning("fleet %s: Redis answers again; rejoined", self.settings.fleet)
 
-    def snapshot(self) -> dict[str, Any]:
-        """The fleet part of status: this host's view and, if Redis answers, the fleet's."""
+    def snapshot(self, remote: bool = True) -> dict[str, Any]:
+        """The fleet part of status: this host's view and, if ``remote`` and Redis answers,
+        the fleet's holders and queue."""
         doc: dict[str, Any] = {
             "fleet": self.settings.fleet,
             "degraded": self.degraded,
             "held_here": self.held,
         }
+        if not remote:
+            return doc
         try:
             pipe = self._redis.pipeline()
             for key in self._scope_keys:
@@ -273,3 +298,29 @@ class FleetSlots(SlotQueue):
     def close(self) -> None:
         super().close()
         self.fleet.close()
+
+
+def fleet_report(url: str, fleet: str, enterprise: str | None = None) -> dict[str, Any]:
+    """Every host's holders and the queue of ``fleet``, read from Redis without joining it."""
+    keys = FleetBudget.keys(fleet, enterprise)
+    client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    try:
+        pipe = client.pipeline()
+        pipe.zrange(keys.user, 0, -1)
+        pipe.zcard(keys.enterprise)
+        pipe.zcard(keys.queue)
+        holders, enterprise_count, queued = pipe.execute()
+    except redis.RedisError as exc:
+        raise FleetUnreachable(f"cannot read the fleet from Redis: {type(exc).__name__}") from None
+    finally:
+        client.close()
+    hosts: dict[str, int] = {}
+    for member in holders:
+        host = member.decode().rsplit(":", 2)[0]
+        hosts[host] = hosts.get(host, 0) + 1
+    return {
+        "fleet": fleet,
+        "leases": {"user": len(holders), "enterprise": int(enterprise_count)},
+        "queued": int(queued),
+        "hosts": hosts,
+    }

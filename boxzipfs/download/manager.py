@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cachetools import LRUCache
 
@@ -123,6 +124,11 @@ class DownloadManager:
             if current is not None and self._reusable(current, spec, extract):
                 return current
             return None
+
+    def fleet_snapshot(self, remote: bool = True) -> dict[str, Any] | None:
+        """The fleet's state when this mount is part of one."""
+        fleet = getattr(self.slots, "fleet", None)
+        return None if fleet is None else dict(fleet.snapshot(remote))
 
     def gauges(self) -> dict[str, float]:
         """Live counts for the metrics: downloads streaming and waiting, cache bytes."""

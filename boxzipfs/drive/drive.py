@@ -214,9 +214,11 @@ class Drive:
             definition_error = None if key.by_id else self._definition_errors.get(key.name)
         spec = self.spec(key)
         waits = self.waits(spec) if spec else None
-        return render(
-            status_document(key.label, spec, waits, download, position, readers, definition_error, poll)
-        )
+        doc = status_document(key.label, spec, waits, download, position, readers, definition_error, poll)
+        fleet = self.manager.fleet_snapshot(remote=poll)
+        if fleet is not None:
+            doc["fleet"] = fleet
+        return render(doc)
 
     # -- browse: Box files by name ----------------------------------------------------
 

@@ -9,6 +9,7 @@ waits on a readiness pipe for the daemon's word: ``ready`` or its real failure.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -16,11 +17,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prometheus_client import start_http_server
+
+from boxzipfs import metrics
 from boxzipfs.client.auth import Auth, StaticTokenAuth, auth_from_env
 from boxzipfs.client.box import BoxClient, http_client
 from boxzipfs.client.retry import RetryPolicy
-from boxzipfs.config import Settings, request_from_items
+from boxzipfs.config import Settings, redact_url, request_from_items
 from boxzipfs.download.archive import DownloadSettings
+from boxzipfs.download.fleet import FleetBudget, FleetSettings, FleetSlots
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.drive.browse import BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore, check_name
@@ -74,6 +79,51 @@ def parse_fuse_options(values: list[str]) -> dict[str, str | bool]:
                 key, sep, arg = part.partition("=")
                 options[key] = arg if sep else True
     return options
+
+
+def default_fleet(api_url: str, environ: dict[str, str]) -> str:
+    """One fleet per Box account: a digest of the API and the login's identity (no secret)."""
+    identity = "|".join(
+        [api_url, *(environ.get(k, "") for k in ("BOX_CLIENT_ID", "BOX_SUBJECT_TYPE", "BOX_SUBJECT_ID"))]
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def _join_fleet(settings: Settings, api_url: str, stack: contextlib.ExitStack) -> FleetBudget | None:
+    """The fleet's budget in Redis, when a Redis is configured (its URL is never logged whole)."""
+    if not settings.redis_url:
+        return None
+    name = settings.fleet or default_fleet(api_url, settings.auth_env(dict(os.environ)))
+    fleet = FleetBudget(
+        FleetSettings(
+            settings.redis_url,
+            name,
+            user_limit=settings.user_concurrency,
+            enterprise_limit=settings.enterprise_concurrency,
+            lease_seconds=settings.lease_seconds,
+        )
+    )
+    stack.callback(fleet.close)
+    log.info("joined fleet %s through %s", name, redact_url(settings.redis_url))
+    return fleet
+
+
+def _serve_metrics(address: str, manager: DownloadManager, fleet: FleetBudget | None) -> None:
+    """Prometheus metrics on ``[HOST:]PORT`` (loopback unless a host is given)."""
+    host, _, port = address.rpartition(":")
+    try:
+        start_http_server(int(port), host or "127.0.0.1", registry=metrics.REGISTRY)
+    except (OSError, ValueError) as exc:
+        raise MountError(f"cannot serve metrics at {address}: {exc}") from None
+
+    def gauges() -> dict[str, float]:
+        values: dict[str, float] = dict(manager.gauges())
+        values["fleet_leases_held"] = fleet.held if fleet else 0
+        values["fleet_degraded"] = 1 if fleet is not None and fleet.degraded else 0
+        return values
+
+    metrics.register_state(gauges)
+    log.info("serving metrics at http://%s:%s/metrics", host or "127.0.0.1", port)
 
 
 def check_credentials(client: BoxClient, notifier: readiness.Notifier) -> None:
@@ -139,6 +189,7 @@ def _serve(
         store = DefinitionStore(state_dir)
         for name, spec in settings.requests.items():
             store.put(name, spec)
+        fleet = _join_fleet(settings, api_url, stack)
         manager = DownloadManager(
             client,
             ManagerSettings(
@@ -153,8 +204,11 @@ def _serve(
                     resume_attempts=settings.resume_attempts,
                 ),
             ),
+            FleetSlots(settings.max_downloads, fleet) if fleet is not None else None,
         )
         stack.callback(manager.shutdown)
+        if settings.metrics_addr:
+            _serve_metrics(settings.metrics_addr, manager, fleet)
         browse = BrowseTree(client.list_folder, settings.list_ttl)
         operations = BoxZipOperations(
             Drive(store, manager, settings.wait_for_size, browse),

@@ -92,6 +92,8 @@ class ZipRegistry:
         self.created = 0
         self.started = 0
         self.status_reads = 0
+        self.answered_429 = 0
+        self.peak_active = 0
 
     def create(self, user: User, request: ZipRequest) -> ZipJob:
         """Validate and plan an archive, or raise ZipError as Box would."""
@@ -192,6 +194,7 @@ class ZipRegistry:
             if job is None or job.claimed or time.monotonic() > job.expires:
                 raise ZipError(404, "not_found", "This zip download does not exist or was already used")
             if self._active[job.user.id] >= self.config.user_concurrency:
+                self.answered_429 += 1
                 raise ZipError(
                     429,
                     "user_too_many_concurrent_downloads",
@@ -199,6 +202,7 @@ class ZipRegistry:
                     "per user has been met",
                 )
             if sum(self._active.values()) >= self.config.enterprise_concurrency:
+                self.answered_429 += 1
                 raise ZipError(
                     429,
                     "enterprise_too_many_concurrent_downloads",
@@ -209,6 +213,7 @@ class ZipRegistry:
             job.started = time.monotonic()
             self.started += 1
             self._active[job.user.id] += 1
+            self.peak_active = max(self.peak_active, sum(self._active.values()))
             return job
 
     def finish(self, job: ZipJob, succeeded: bool) -> None:
@@ -237,4 +242,6 @@ class ZipRegistry:
                 "downloads_started": self.started,
                 "status_reads": self.status_reads,
                 "active_downloads": sum(self._active.values()),
+                "peak_active_downloads": self.peak_active,
+                "answered_429": self.answered_429,
             }

@@ -320,3 +320,19 @@ def test_status_keeps_name_and_error_readable_at_80_columns_and_follows_in_plain
     assert any(f"{mp}: {name}  failed" in line for line in lines), out
     assert any(f"{mp}: docs  idle" in line for line in lines), out
     assert any(f"{mp}: docs  succeeded  files 3/3" in line for line in lines), out
+
+
+def test_a_redis_password_never_goes_on_the_command_line_or_on_show(tmp_path: Path) -> None:
+    refused = boxzipfs("mount", tmp_path / "mnt", "--local", tmp_path, "--redis", "redis://:pw123@db:6379/0")
+    assert (
+        refused.returncode == 2 and "BOXZIPFS_REDIS_URL" in refused.stderr and "pw123" not in refused.stderr
+    )
+    query = boxzipfs(
+        "mount", tmp_path / "mnt", "--local", tmp_path, "--redis", "unix:///r.sock?password=pw123"
+    )
+    assert query.returncode == 2 and "pw123" not in query.stderr
+    config = tmp_path / "config.toml"
+    config.write_text('[mount]\nredis_url = "rediss://fleet:pw123@db.example:6380/0"\n')
+    shown = boxzipfs("config", "show", "--config", config)
+    assert shown.returncode == 0, shown.stderr
+    assert "pw123" not in shown.stdout and "rediss://fleet:***@db.example:6380/0" in shown.stdout
