@@ -41,8 +41,14 @@ def mounted(
         unmount(mountpoint, process)
 
 
+def is_mounted(mountpoint: Path) -> bool:
+    """Mounted, live or dead (os.path.ismount says False for a dead FUSE mount: ENOTCONN)."""
+    target = str(mountpoint).replace(" ", "\\040")
+    return any(line.split()[1] == target for line in Path("/proc/mounts").read_text().splitlines())
+
+
 def unmount(mountpoint: Path, process: subprocess.Popen[bytes]) -> None:
-    if os.path.ismount(mountpoint):
+    if is_mounted(mountpoint):
         done = subprocess.run(["fusermount", "-u", str(mountpoint)], capture_output=True, check=False)
         if done.returncode != 0:
             subprocess.run(["fusermount", "-u", "-z", str(mountpoint)], capture_output=True, check=False)

@@ -17,11 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import redis
 from prometheus_client import start_http_server
 
 from boxzipfs import metrics
-from boxzipfs.client.auth import Auth, StaticTokenAuth, auth_from_env
+from boxzipfs.client.auth import Auth, RefreshTokenAuth, StaticTokenAuth, auth_from_env
 from boxzipfs.client.box import BoxClient, http_client
+from boxzipfs.client.fleet_auth import FleetRefreshTokenAuth
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, redact_url, request_from_items
 from boxzipfs.download.archive import DownloadSettings
@@ -89,11 +91,15 @@ def default_fleet(api_url: str, environ: dict[str, str]) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
+def fleet_name(settings: Settings, api_url: str) -> str:
+    return settings.fleet or default_fleet(api_url, settings.auth_env(dict(os.environ)))
+
+
 def _join_fleet(settings: Settings, api_url: str, stack: contextlib.ExitStack) -> FleetBudget | None:
     """The fleet's budget in Redis, when a Redis is configured (its URL is never logged whole)."""
     if not settings.redis_url:
         return None
-    name = settings.fleet or default_fleet(api_url, settings.auth_env(dict(os.environ)))
+    name = fleet_name(settings, api_url)
     fleet = FleetBudget(
         FleetSettings(
             settings.redis_url,
@@ -184,6 +190,11 @@ def _serve(
             log.info("serving %s on a local Box-compatible server", local_root)
         else:
             auth = auth_from_env(http, api_url, settings.auth_env(dict(os.environ)))
+            if settings.redis_url and isinstance(auth, RefreshTokenAuth):
+                # A refresh token works once: the fleet's hosts share one chain in Redis.
+                shared = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+                stack.callback(shared.close)
+                auth = FleetRefreshTokenAuth.sharing(auth, shared, fleet_name(settings, api_url))
         client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4))
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
