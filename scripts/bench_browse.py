@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+from benchlib import mounted_daemon, spread
 
 from boxzipfs.mount.local_server import start_local_server
 
@@ -48,18 +48,7 @@ def timed(*argv: str | Path) -> float:
 
 
 def round_once(work: Path, url: str, token: str, files: int, size: int, tag: str) -> dict[str, float]:
-    mnt = work / f"mnt-{tag}"
-    mnt.mkdir()
-    argv = [sys.executable, "-m", "boxzipfs", "mount", str(mnt), "--foreground", "-q", "--api-url", url,
-            "--state-dir", str(work / f"st-{tag}"), "--cache-dir", str(work / f"c-{tag}"),
-            "--cache-size", "8G"]  # fmt: skip
-    process = subprocess.Popen(argv, env={**os.environ, "BOX_ACCESS_TOKEN": token})
-    try:
-        deadline = time.monotonic() + 30
-        while not os.path.ismount(mnt):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("mount failed")
-            time.sleep(0.05)
+    with mounted_daemon(work, tag, url, token, "--cache-size", "8G") as (mnt, _):
         out = work / f"out-{tag}"
         out.mkdir()
         browse_s = timed("cp", "-r", mnt / "browse" / "small", out / "browsed")
@@ -78,13 +67,6 @@ def round_once(work: Path, url: str, token: str, files: int, size: int, tag: str
             "browse_fps": files / browse_s, "archive_fps": files / archive_s,
             "file_mbs": size / file_s / 1e6, "zip_mbs": size / zip_s / 1e6,
         }  # fmt: skip
-    finally:
-        subprocess.run(["fusermount", "-u", str(mnt)], check=False)
-        process.wait(30)
-
-
-def spread(values: list[float]) -> str:
-    return f"{min(values):7.2f} {statistics.median(values):7.2f} {max(values):7.2f}"
 
 
 def main() -> None:

@@ -13,17 +13,16 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchlib import cpu_seconds, mounted_daemon, spread
+
 from boxzipfs.mount.local_server import LocalServer, start_local_server
 
 MiB = 1 << 20
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def make_tree(root: Path, files: int, size_mib: int) -> str:
@@ -36,57 +35,24 @@ def make_tree(root: Path, files: int, size_mib: int) -> str:
     return str(folder.stat().st_ino)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def read_once(work: Path, server: LocalServer, folder_id: str, tag: str) -> tuple[float, float, int, int]:
     """(MB/s, daemon CPU-s per GiB, archive bytes, parts) of one new request.zip on a fresh mount."""
-    mnt = work / f"mnt-{tag}"
-    mnt.mkdir()
-    dirs = ["--state-dir", str(work / f"st-{tag}"), "--cache-dir", str(work / f"c-{tag}")]
-    argv = [
-        sys.executable,
-        "-m",
-        "boxzipfs",
-        "mount",
-        str(mnt),
-        "--foreground",
-        "-q",
-        "--api-url",
-        server.url,
-    ]
-    argv += dirs
-    process = subprocess.Popen(argv, env={**os.environ, "BOX_ACCESS_TOKEN": server.token})
-    try:
-        deadline = time.monotonic() + 30
-        while not os.path.ismount(mnt):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("mount failed")
-            time.sleep(0.05)
+    with mounted_daemon(work, tag, server.url, server.token) as (mnt, pid):
         request = mnt / "all"
         request.mkdir()
         (request / "request.json").write_text(json.dumps({"items": [{"type": "folder", "id": folder_id}]}))
-        cpu0 = cpu_seconds(process.pid)
+        cpu0 = cpu_seconds(pid)
         start = time.perf_counter()
         subprocess.run(
             ["dd", f"if={request / 'request.zip'}", "of=/dev/null", "bs=1M", "status=none"], check=True
         )
         seconds = time.perf_counter() - start
-        cpu = cpu_seconds(process.pid) - cpu0
+        cpu = cpu_seconds(pid) - cpu0
         doc = json.loads((request / "status.json").read_text())
         assert doc["phase"] == "succeeded", doc
         size = int(doc["archive_size"])
         parts = int(doc["split"]["parts_done"]) if doc["split"] else 1
         return size / seconds / 1e6, cpu * (1 << 30) / size, size, parts
-    finally:
-        subprocess.run(["fusermount", "-u", str(mnt)], check=False)
-        process.wait(30)
-
-
-def spread(values: list[float]) -> str:
-    return f"{min(values):7.2f} {statistics.median(values):7.2f} {max(values):7.2f}"
 
 
 def main() -> None:
