@@ -79,7 +79,7 @@ class FaultProxy:
         self.url = url_of(self._sock)
         app = Starlette(routes=[Route("/{path:path}", self.handle, methods=["GET", "POST", "PUT", "DELETE"])])
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="error", access_log=False, lifespan="off")
+            uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off")  # cuts are intended
         )
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
