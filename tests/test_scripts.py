@@ -78,3 +78,9 @@ def test_readme_quick_start_runs_literally(tmp_path: Path) -> None:
     assert '"phase": "succeeded"' in done.stdout
     with zipfile.ZipFile(tmp_path / "reports.zip") as archive:
         assert archive.read("reports/q1.txt") == b"quarterly numbers\n"
+
+
+def test_chaos_prints_its_figures_and_its_verdict() -> None:
+    out = run("scripts/chaos", "--only", "R2,disk")
+    assert "R2 bad input" in out and "definition_intact: 1000" in out
+    assert "disk full" in out and "2 of 2 scenarios kept every promise" in out
