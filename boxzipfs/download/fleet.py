@@ -126,7 +126,6 @@ class FleetBudget:
         self._positions: dict[object, int] = {}
         self.degraded: str | None = None  # why the fleet is not in use right now
         self.leases_taken = 0
-        self.wait_seconds = 0.0
         self._stop = threading.Event()
         self._heart = threading.Thread(target=self._heartbeat, name="fleet-heartbeat", daemon=True)
         self._heart.start()
@@ -179,7 +178,6 @@ class FleetBudget:
                     with self._lock:
                         self._held[ticket] = lease
                         self.leases_taken += 1
-                        self.wait_seconds += waited
                     metrics.LEASE_WAITS.inc()
                     metrics.LEASE_WAIT_SECONDS.inc(waited)
                     return True

@@ -59,8 +59,6 @@ class Tally:
     content_gets: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     creates: int = 0
-    retry_after_sent: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds asked)
-    create_times: list[float] = field(default_factory=list)
     create_bodies: list[tuple[float, bytes]] = field(default_factory=list)  # (when, body) of every create
     retry_after_bodies: list[tuple[float, float, bytes]] = field(
         default_factory=list
@@ -141,14 +139,12 @@ class FaultProxy:
     async def _create(self, request: Request, body: bytes) -> Response:
         now = time.monotonic()
         with self._lock:
-            self.tally.create_times.append(now)
             self.tally.create_bodies.append((now, body))
         fault = self._roll("create_503", "create_429", "create_429_after")
         if fault is not None:
             with self._lock:
                 self.tally.faults[fault] += 1
                 if fault == "create_429_after":
-                    self.tally.retry_after_sent.append((now, self.plan.retry_after))
                     self.tally.retry_after_bodies.append((now, self.plan.retry_after, body))
             if fault == "create_503":
                 return self._error(503)
