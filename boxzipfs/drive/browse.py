@@ -34,7 +34,7 @@ class BoxEntry:
     kind: str  # "file" or "folder"
     id: str
     name: str  # Box's name
-    size: int
+    size: int | None  # None: the listing gave none (a server that ignores ``fields``)
     mtime_ns: int
 
 
@@ -54,7 +54,8 @@ class Listing:
         for entry in entries:
             if entry.type not in ("file", "folder"):
                 continue  # web links have no bytes
-            item = BoxEntry(entry.type, entry.id, entry.name, entry.size or 0, entry.modified_ns or listed_ns)
+            size = entry.size if entry.type == "file" else 0
+            item = BoxEntry(entry.type, entry.id, entry.name, size, entry.modified_ns or listed_ns)
             files[file_name(entry.name)] = item
             if entry.type == "folder":
                 dirs[folder_dir_name(entry.name)] = item

@@ -23,7 +23,7 @@ from boxzipfs.download.unpack import Extract
 from boxzipfs.drive.browse import BoxEntry, BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore
 from boxzipfs.drive.statusdoc import render, status_document
-from boxzipfs.errors import Refused, RequestInvalid
+from boxzipfs.errors import ArchiveIncomplete, Refused, RequestInvalid
 from boxzipfs.models import (
     RequestSpec,
     ZipItem,
@@ -231,10 +231,16 @@ class Drive:
     def _file_download(entry: BoxEntry) -> tuple[str, RequestSpec, Extract]:
         item = ZipItem("file", entry.id)
         spec = RequestSpec(ZipRequest((item,), f"file-{entry.id}"))
-        return f"browse/file-{entry.id}", spec, Extract(entry.size, entry.mtime_ns)
+        return f"browse/file-{entry.id}", spec, Extract(entry.size or 0, entry.mtime_ns)
 
     def open_file(self, entry: BoxEntry, path: str) -> ArchiveDownload:
-        """Join (or start) the download of one Box file, unpacked as it streams."""
+        """Join (or start) the download of one Box file, unpacked as it streams.
+
+        A file whose listing gave no size is refused: its size is what makes every read
+        exact, and a guess (0) would let ``cp`` copy an empty file and exit 0.
+        """
+        if entry.size is None:
+            raise ArchiveIncomplete(f"the folder listing gave no size for {path}; it cannot be read exactly")
         with self._lock:
             self._browse_seen.pop(entry.id, None)
             self._browse_seen[entry.id] = (path, entry)

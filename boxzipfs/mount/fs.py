@@ -217,7 +217,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             entry = self._browse_entry(node)
             if entry.kind == "folder":
                 return self._stat(stat.S_IFDIR | 0o555, 0, entry.mtime_ns)
-            return self._stat(stat.S_IFREG | 0o444, entry.size, entry.mtime_ns)
+            return self._stat(stat.S_IFREG | 0o444, entry.size or 0, entry.mtime_ns)
         if node.kind == ARCHIVES:
             entry = self._archives_entry(node)
             if not _is_archive(node):

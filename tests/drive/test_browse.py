@@ -6,11 +6,17 @@ import errno
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
+from typing import cast
 
 import pytest
 
+from boxzipfs.download.manager import DownloadManager
 from boxzipfs.drive.browse import BrowseTree
-from boxzipfs.errors import Refused
+from boxzipfs.drive.definitions import DefinitionStore
+from boxzipfs.drive.drive import Drive
+from boxzipfs.drive.errnos import errno_for
+from boxzipfs.errors import ArchiveIncomplete, Refused
 from boxzipfs.models import FolderEntry
 
 TREE = {
@@ -67,3 +73,14 @@ def test_listings_are_cached_for_the_ttl_and_fetched_once_by_concurrent_lookups(
     time.sleep(0.35)
     tree.resolve(["Finance"])
     assert lister.calls == ["0", "1", "0"]
+
+
+def test_a_file_listed_without_a_size_is_refused_never_read_as_empty(tmp_path: Path) -> None:
+    """A server that ignores ``fields`` gives no size: reading must fail (EIO), not copy 0 bytes."""
+    tree = BrowseTree(lambda folder_id: [FolderEntry("file", "5", "nosize.bin", None, None)], ttl=60)
+    entry = tree.resolve(["nosize.bin"])
+    assert entry.size is None
+    drive = Drive(DefinitionStore(tmp_path), cast(DownloadManager, None), browse=tree)
+    with pytest.raises(ArchiveIncomplete, match="gave no size"):
+        drive.open_file(entry, "browse/nosize.bin")
+    assert errno_for(ArchiveIncomplete("x")) == errno.EIO
