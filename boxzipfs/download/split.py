@@ -160,15 +160,16 @@ class Joiner:
     def _part(
         self, items: list[ZipItem], download: ZipDownload, raw: Iterator[bytes], by_id: dict[str, PlannedFile]
     ) -> Iterator[Any]:
-        """One part's entries under their joined paths; every file item must arrive."""
+        """One part's entries under their joined paths. Every listed file must arrive exactly
+        once, and an entry no file of the part explains is an error, never a misplaced file;
+        only requested file items (whose names the listing never gave) keep their part's name."""
         renamed = {side.download_name: side.id for pair in download.name_conflicts for side in pair}
-        by_name: dict[str, PlannedFile] = {}
-        for item in items:
-            planned = by_id.get(item.id)
-            if planned is not None and planned.path is not None:
-                by_name[planned.path.rsplit("/", 1)[-1]] = planned
-        expected = sum(1 for item in items if item.id in by_id)
-        arrived = 0
+        planned_here = [by_id[item.id] for item in items if item.id in by_id]
+        placed = {p.item.id: p for p in planned_here if p.path is not None}
+        loose = len(planned_here) - len(placed)
+        by_name = {p.path.rsplit("/", 1)[-1]: p for p in placed.values() if p.path is not None}
+        seen: set[str] = set()
+        loose_seen = 0
         try:
             for raw_name, size, data in stream_unzip(raw, chunk_size=1 << 20):
                 name = raw_name.decode()
@@ -179,14 +180,25 @@ class Joiner:
                     continue
                 top, slash, _ = name.partition("/")
                 planned = by_id.get(renamed[top]) if top in renamed and not slash else by_name.get(name)
-                target = planned.path if planned is not None and planned.path else name
-                moment = planned.modified if planned is not None else datetime.now(UTC)
+                if planned is not None and planned.path is not None:
+                    if planned.item.id in seen:
+                        raise ArchiveIncomplete(f"a part delivered {name!r} twice")
+                    seen.add(planned.item.id)
+                    target, moment = planned.path, planned.modified
+                else:
+                    loose_seen += 1
+                    if loose_seen > loose:
+                        raise ArchiveIncomplete(
+                            f"a part held {name!r}, which no listed file explains: joining it would "
+                            "misplace it, so the archive is refused"
+                        )
+                    target, moment = name, datetime.now(UTC)
                 method = ZIP_AUTO(size, level=0) if size is not None else ZIP_64
-                arrived += 1
                 self.progress.files_done += 1
                 yield target, moment, FILE_MODE, method, data
         except UnzipError as exc:
             raise StreamBroken(f"a part could not be unpacked: {type(exc).__name__}") from None
+        arrived, expected = len(seen) + loose_seen, len(planned_here)
         if arrived < expected:
             raise ArchiveIncomplete(
                 f"a part delivered {arrived} of its {expected} files: Box skipped some (the joined "
