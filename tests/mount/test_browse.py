@@ -117,6 +117,12 @@ def test_cp_r_of_browse_matches_the_tree_exactly(world: World) -> None:
     assert done.returncode == 0, done.stderr
     diff = run("diff", "-r", world.root / "Projects", out)
     assert diff.returncode == 0, diff.stdout
+    mirrored = world.scratch / "rsynced"
+    synced = run("rsync", "-a", f"{world.mnt / 'browse' / 'Projects'}/", mirrored)
+    assert synced.returncode == 0, synced.stderr
+    assert run("diff", "-r", world.root / "Projects", mirrored).returncode == 0
+    again = run("rsync", "-a", "--itemize-changes", f"{world.mnt / 'browse' / 'Projects'}/", mirrored)
+    assert again.returncode == 0 and again.stdout == ""  # sizes and times from Box: nothing to copy twice
 
 
 def test_seeks_into_a_large_file_return_the_sources_bytes(world: World) -> None:
