@@ -322,11 +322,13 @@ def test_the_daemons_client_sends_without_nagle() -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     seen: list[int] = []
+    inspected = threading.Event()
 
     def serve() -> None:
         conn, _ = listener.accept()
         conn.recv(65536)
         conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        inspected.wait(5)  # kept open, so the connection stays in the client's pool to be looked at
         conn.close()
 
     thread = threading.Thread(target=serve)
@@ -337,6 +339,7 @@ def test_the_daemons_client_sends_without_nagle() -> None:
         for connection in pool.connections:
             sock = connection._connection._network_stream.get_extra_info("socket")
             seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        inspected.set()
     thread.join(5)
     listener.close()
     assert seen and all(seen), seen
