@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import stat
-import threading
 from pathlib import Path
 
 import httpx
@@ -20,7 +18,6 @@ from boxzipfs.client import (
     RetryPolicy,
     StaticTokenAuth,
 )
-from boxzipfs.client.box import http_client
 from boxzipfs.errors import (
     AuthError,
     DownloadUrlUsed,
@@ -315,31 +312,3 @@ def test_auth_from_env_picks_the_configured_grant(tmp_path: Path) -> None:
     with pytest.raises(AuthError, match="no Box credentials"):
         auth_from_env(http, "http://box", {})
     http.close()
-
-
-def test_the_daemons_client_sends_without_nagle() -> None:
-    """The create's body must not wait for the ACK of its headers (40 ms per request)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    seen: list[int] = []
-    inspected = threading.Event()
-
-    def serve() -> None:
-        conn, _ = listener.accept()
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-        inspected.wait(5)  # kept open, so the connection stays in the client's pool to be looked at
-        conn.close()
-
-    thread = threading.Thread(target=serve)
-    thread.start()
-    with http_client(stall_timeout=5) as http:
-        assert http.get(f"http://127.0.0.1:{port}/").status_code == 200
-        pool = http._transport._pool  # the one connection httpcore opened
-        for connection in pool.connections:
-            sock = connection._connection._network_stream.get_extra_info("socket")
-            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
-        inspected.set()
-    thread.join(5)
-    listener.close()
-    assert seen and all(seen), seen
