@@ -1,4 +1,6 @@
-"""Settings: defaults < config file (TOML) < environment (auth) < command-line flags.
+"""Settings: defaults < config file (TOML) < environment < command-line flags.
+
+Every option, its default and its forms are declared once, in :mod:`boxzipfs.options`.
 
 The config file lives at ``$XDG_CONFIG_HOME/boxzipfs/config.toml`` unless
 ``--config`` names another::
@@ -6,7 +8,7 @@ The config file lives at ``$XDG_CONFIG_HOME/boxzipfs/config.toml`` unless
     api_url = "https://api.box.com"
     # local = "/srv/box"        # or: serve this folder on the embedded server
 
-    [auth]                      # or BOX_* environment variables, which win
+    [auth]                      # or BOX_* environment variables, which win over the file
     token_file = "~/.config/boxzipfs/token"        # a developer or static token
     client_id = "..."
     client_secret_file = "~/.config/boxzipfs/client-secret"
@@ -37,45 +39,32 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from boxzipfs.client.box import DEFAULT_API_URL
 from boxzipfs.errors import BoxZipError
 from boxzipfs.models import RequestSpec, ZipItem, ZipRequest, parse_request_spec
+from boxzipfs.options import (
+    BY_NAME,
+    OPTIONS,
+    SECTIONS,
+    OptionError,
+    default,
+    in_section,
+    parse_size,
+    with_env,
+)
 
-SECRET_FIELDS = frozenset({"access_token", "client_secret"})
-AUTH_ENV = {
-    "access_token": "BOX_ACCESS_TOKEN",
-    "token_file": "BOX_TOKEN_FILE",
-    "client_id": "BOX_CLIENT_ID",
-    "client_secret": "BOX_CLIENT_SECRET",
-    "client_secret_file": "BOX_CLIENT_SECRET_FILE",
-    "refresh_token_store": "BOX_REFRESH_TOKEN_STORE",
-    "subject_type": "BOX_SUBJECT_TYPE",
-    "subject_id": "BOX_SUBJECT_ID",
-}
+__all__ = ["ConfigError", "Settings", "load_settings", "parse_size"]
+
+SECRET_FIELDS = frozenset(o.name for o in OPTIONS if o.secret)
+AUTH_ENV = {o.name: o.env for o in OPTIONS if o.section == "auth" and o.env}
 
 
 class ConfigError(BoxZipError):
     """The config file is missing, unreadable or has bad values."""
-
-
-def parse_size(text: str | int) -> int:
-    """``123``, ``64K``, ``16M``, ``2G``, ``1T`` (binary units) as bytes."""
-    if isinstance(text, int):
-        return text
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-    value = text.strip().upper().removesuffix("IB").removesuffix("B")
-    try:
-        if value and value[-1] in units:
-            return int(float(value[:-1]) * units[value[-1]])
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a size like 512M or 10G") from None
 
 
 def default_config_path() -> Path:
@@ -85,42 +74,48 @@ def default_config_path() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a command may need, after all sources are merged."""
+    """Everything a command may need, after all sources are merged.
 
-    api_url: str = DEFAULT_API_URL
-    local: str | None = None
-    access_token: str | None = field(default=None, repr=False)
-    token_file: str | None = None
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    client_secret_file: str | None = None
-    refresh_token_store: str | None = None
-    subject_type: str | None = None
-    subject_id: str | None = None
-    state_dir: str | None = None
-    cache_dir: str | None = None
-    cache_size: int = 10 << 30
-    buffer_size: int = 1 << 20
-    max_downloads: int = 5
-    reuse_seconds: float = 120.0
-    queue_deadline: float = 600.0
-    stall_timeout: float = 60.0
-    abandon_seconds: float = 10.0
-    list_ttl: float = 60.0
-    resume_attempts: int = 3
-    wait_for_size: bool = False
-    redis_url: str | None = field(default=None, repr=False)  # may carry a password
-    fleet: str | None = None
-    user_concurrency: int = 5
-    enterprise_concurrency: int = 10
-    lease_seconds: float = 30.0
-    metrics_addr: str | None = None
+    One field per row of :data:`boxzipfs.options.OPTIONS` (a test holds them equal), its
+    default taken from there; plus the declared requests and where the settings came from.
+    """
+
+    api_url: str = default("api_url")
+    local: str | None = default("local")
+    access_token: str | None = field(default=default("access_token"), repr=False)
+    token_file: str | None = default("token_file")
+    client_id: str | None = default("client_id")
+    client_secret: str | None = field(default=default("client_secret"), repr=False)
+    client_secret_file: str | None = default("client_secret_file")
+    refresh_token_store: str | None = default("refresh_token_store")
+    subject_type: str | None = default("subject_type")
+    subject_id: str | None = default("subject_id")
+    state_dir: str | None = default("state_dir")
+    cache_dir: str | None = default("cache_dir")
+    cache_size: int = default("cache_size")
+    buffer_size: int = default("buffer_size")
+    max_downloads: int = default("max_downloads")
+    reuse_seconds: float = default("reuse_seconds")
+    queue_deadline: float = default("queue_deadline")
+    stall_timeout: float = default("stall_timeout")
+    abandon_seconds: float = default("abandon_seconds")
+    list_ttl: float = default("list_ttl")
+    resume_attempts: int = default("resume_attempts")
+    wait_for_size: bool = default("wait_for_size")
+    redis_url: str | None = field(default=default("redis_url"), repr=False)  # may carry a password
+    fleet: str | None = default("fleet")
+    user_concurrency: int = default("user_concurrency")
+    enterprise_concurrency: int = default("enterprise_concurrency")
+    lease_seconds: float = default("lease_seconds")
+    metrics_addr: str | None = default("metrics_addr")
+    requests_file: str | None = default("requests_file")
+    foreground: bool = default("foreground")
     requests: dict[str, RequestSpec] = field(default_factory=dict)
     source: str = "defaults"
 
     def auth_env(self, environ: dict[str, str]) -> dict[str, str]:
         """Auth settings as BOX_* variables; the real environment wins over the file."""
-        merged = {AUTH_ENV[k]: str(v) for k in AUTH_ENV if (v := getattr(self, k)) is not None}
+        merged = {env: str(v) for name, env in AUTH_ENV.items() if (v := getattr(self, name)) is not None}
         merged.update({k: v for k, v in environ.items() if k in AUTH_ENV.values() and v})
         for key in ("BOX_TOKEN_FILE", "BOX_CLIENT_SECRET_FILE", "BOX_REFRESH_TOKEN_STORE"):
             if key in merged:
@@ -137,36 +132,14 @@ class Settings:
         out: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name in SECRET_FIELDS and value:
-                value = "***"
-            elif item.name == "redis_url" and value:
+            if item.name == "redis_url" and value:
                 value = redact_url(value)
+            elif item.name in SECRET_FIELDS and value:
+                value = "***"
             elif item.name == "requests":
                 value = {name: spec.to_json() for name, spec in value.items()}
             out[item.name] = value
         return out
-
-
-_MOUNT_KEYS: dict[str, Callable[[Any], Any]] = {
-    "state_dir": str,
-    "cache_dir": str,
-    "cache_size": parse_size,
-    "buffer_size": parse_size,
-    "max_downloads": int,
-    "reuse_seconds": float,
-    "queue_deadline": float,
-    "stall_timeout": float,
-    "abandon_seconds": float,
-    "list_ttl": float,
-    "resume_attempts": int,
-    "wait_for_size": bool,
-    "redis_url": str,
-    "fleet": str,
-    "user_concurrency": int,
-    "enterprise_concurrency": int,
-    "lease_seconds": float,
-    "metrics_addr": str,
-}
 
 
 def redact_url(url: str) -> str:
@@ -196,36 +169,48 @@ def _request_from_toml(name: str, table: dict[str, Any]) -> RequestSpec:
 
 
 def load_settings(path: Path | None, environ: dict[str, str] | None = None) -> Settings:
-    """Settings from the config file at ``path`` (default location if None; absent is fine there)."""
+    """Settings from the config file at ``path`` (default location if None; absent is fine
+    there), then the environment variables of the option table, which win over the file."""
+    values = _file_values(path)
+    env = os.environ if environ is None else environ
+    for variable, option in with_env().items():
+        if env.get(variable):
+            try:
+                values[option.name] = option.read(env[variable], variable)
+            except OptionError as exc:
+                raise ConfigError(str(exc)) from None
+    return Settings(**values)
+
+
+def _file_values(path: Path | None) -> dict[str, Any]:
     explicit = path is not None
     path = path or default_config_path()
     if not path.exists():
         if explicit:
             raise ConfigError(f"config file {path} does not exist")
-        return Settings()
+        return {}
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     values: dict[str, Any] = {"source": str(path)}
-    unknown = set(data) - {"api_url", "local", "auth", "mount", "requests"}
+    top = in_section("")
+    unknown = set(data) - set(top) - {s for s in SECTIONS if s} - {"requests"}
     if unknown:
         raise ConfigError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
-    for key in ("api_url", "local"):
-        if key in data:
-            values[key] = str(data[key])
-    auth = data.get("auth", {})
-    for key, value in auth.items():
-        if key not in AUTH_ENV:
-            raise ConfigError(f"{path}: unknown [auth] setting {key!r}")
-        values[key] = str(value)
-    for key, value in data.get("mount", {}).items():
-        if key not in _MOUNT_KEYS:
-            raise ConfigError(f"{path}: unknown [mount] setting {key!r}")
-        try:
-            values[key] = _MOUNT_KEYS[key](value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{path}: [mount] {key}: {exc}") from None
+    tables: list[tuple[str, dict[str, Any]]] = [("", {k: v for k, v in data.items() if k in top})]
+    tables += [(section, data.get(section, {})) for section in SECTIONS if section]
+    for section, table in tables:
+        known = in_section(section)
+        for key, value in table.items():
+            where = f"{path}: [{section}]" if section else f"{path}:"
+            if key not in known:
+                named = f"[{section}] " if section else ""
+                raise ConfigError(f"{path}: unknown {named}setting {key!r}")
+            try:
+                values[key] = known[key].read(value, where)
+            except OptionError as exc:
+                raise ConfigError(str(exc)) from None
     requests = {}
     for name, table in data.get("requests", {}).items():
         try:
@@ -233,7 +218,10 @@ def load_settings(path: Path | None, environ: dict[str, str] | None = None) -> S
         except BoxZipError as exc:
             raise ConfigError(f"{path}: [requests.{name}]: {exc}") from None
     values["requests"] = requests
-    return Settings(**values)
+    return values
+
+
+assert set(BY_NAME) <= {f.name for f in fields(Settings)}, "every option needs a Settings field"
 
 
 def request_from_items(

@@ -18,6 +18,8 @@
     ├── ArchiveIncomplete       the archive ended but Box skipped items or failed it
     ├── QueueTimeout            waited past the deadline for a download slot (429s)
     ├── Abandoned               every reader left before the end; the download was stopped
+    ├── ShuttingDown            the mount is stopping; downloads still running end with it
+    ├── Cancelled               a wait for a download slot ended (cancel, shutdown)
     ├── SpoolError              the disk spool could not be created or written
     │   └── DiskFull            ... because the disk is full
     ├── MountError              a mount cannot start (mountpoint in use, directories owned, credentials)
@@ -27,6 +29,23 @@ Messages never contain tokens or download URLs: they are built from Box's own fi
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
+
+def again(exc: E) -> E:
+    """A copy of ``exc`` to raise once more (in another thread, to another reader).
+
+    One instance raised in many threads grows its traceback with each raise and
+    shares it between them; each raise gets its own copy, with the same cause.
+    """
+    copy = exc.__class__.__new__(exc.__class__, *exc.args)
+    copy.__dict__.update(exc.__dict__)
+    copy.__cause__ = exc.__cause__
+    copy.__suppress_context__ = exc.__suppress_context__
+    return copy
 
 
 class BoxZipError(Exception):
@@ -126,6 +145,14 @@ class QueueTimeout(BoxZipError):
 
 class Abandoned(BoxZipError):
     """Every reader closed before the end and none came back within the grace period."""
+
+
+class ShuttingDown(BoxZipError):
+    """The mount is being unmounted: an unfinished download ends with it (not a failure of Box's)."""
+
+
+class Cancelled(BoxZipError):
+    """A waiter gave up its place in the download queue (cancelled, or the queue closed)."""
 
 
 class SpoolError(BoxZipError):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from benchlib import mounted_daemon, spread
 
-from boxzipfs.mount.local_server import start_local_server
+from boxzipfs.server.child import start_local_server
 
 MiB = 1 << 20
 

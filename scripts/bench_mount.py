@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from boxzipfs.mount.local_server import start_local_server
+from boxzipfs.server.child import start_local_server
 
 MiB = 1 << 20
 GiB = 1 << 30

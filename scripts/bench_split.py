@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchlib import cpu_seconds, mounted_daemon, spread
 
-from boxzipfs.mount.local_server import LocalServer, start_local_server
+from boxzipfs.server.child import LocalServer, start_local_server
 
 MiB = 1 << 20
 

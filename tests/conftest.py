@@ -9,12 +9,21 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.mount.local_server import LocalServer, start_local_server
+from boxzipfs.server.child import LocalServer, start_local_server
+from tests import mounting
 from tests.helpers import make_tree
 from tests.mounting import mounted
 from tests.redisserver import RedisServer
 
 StartServer = Callable[..., LocalServer]
+
+
+@pytest.fixture(autouse=True)
+def daemon_log_allowances(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The log lines this test's mounts may write (its daemon_log markers)."""
+    mounting.ALLOWED[:] = [p for marker in request.node.iter_markers("daemon_log") for p in marker.args]
+    yield
+    mounting.ALLOWED.clear()
 
 
 @pytest.fixture

@@ -121,8 +121,8 @@ def test_helper_form_translates_fstab_options() -> None:
 
 
 def test_request_option_is_validated_like_request_add() -> None:
+    from boxzipfs.cli.arguments import parse_request_option
     from boxzipfs.errors import RequestInvalid, RequestTooLarge
-    from boxzipfs.mount.daemon import parse_request_option
 
     name, spec = parse_request_option("reports=folder:12, file:34")
     assert name == "reports"
@@ -132,3 +132,12 @@ def test_request_option_is_validated_like_request_add() -> None:
         parse_request_option("reports")
     with pytest.raises(RequestTooLarge):
         parse_request_option("many=" + ",".join(f"file:{i}" for i in range(10_001)))
+
+
+def test_fstab_sources_that_mount8_cannot_mistake_for_paths() -> None:
+    assert helper_argv(["boxzipfs:", "/mnt/b"]) == ["mount", "/mnt/b"]
+    assert helper_argv(["boxzipfs:local:/srv/x", "/mnt/b"]) == ["mount", "/mnt/b", "--local", "/srv/x"]
+    # mount(8) turned an old-style 'box' into $PWD/box: still the account, never a path
+    assert helper_argv(["/home/ann/box", "/mnt/b"]) == ["mount", "/mnt/b"]
+    with pytest.raises(HelperUsage, match="boxzipfs:local:DIR"):
+        helper_argv(["/home/ann/boxes", "/mnt/b"])

@@ -1,12 +1,16 @@
 """The mount(8) helper form, for /etc/fstab entries of type ``fuse.boxzipfs``::
 
-    box            /mnt/box    fuse.boxzipfs  config=/etc/boxzipfs/config.toml,allow_other  0 0
-    local:/srv/box /mnt/local  fuse.boxzipfs  cache_size=2G,_netdev                        0 0
+    boxzipfs:               /mnt/box    fuse.boxzipfs  config=/etc/boxzipfs/config.toml  0 0
+    boxzipfs:local:/srv/box /mnt/local  fuse.boxzipfs  cache_size=2G,_netdev            0 0
 
-mount.fuse runs ``boxzipfs SOURCE MOUNTPOINT -o OPTIONS``. SOURCE is ``box`` (the
-account of the config file and BOX_* settings) or ``local:DIR`` (the embedded
-server over DIR). boxzipfs's own options are taken out of OPTIONS; mount(8)'s
-bookkeeping options are dropped; the rest go to FUSE.
+mount.fuse runs ``boxzipfs SOURCE MOUNTPOINT -o OPTIONS``. SOURCE is ``boxzipfs:``
+(the account of the config file and BOX_* settings) or ``boxzipfs:local:DIR`` (the
+embedded server over DIR): a source mount(8) cannot mistake for a path (it turns a
+bare ``box`` into ``$PWD/box`` when the current directory holds a ``box``). The
+older ``box`` and ``local:DIR`` still work, and ``$PWD/box`` is read as ``box``.
+boxzipfs's own options are taken out of OPTIONS; mount(8)'s bookkeeping options
+are dropped; the rest go to FUSE. Every option of the table (:mod:`boxzipfs.options`)
+marked for fstab is accepted, as ``key=value`` or, for a switch, ``key``.
 """
 
 from __future__ import annotations
@@ -14,26 +18,12 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import MutableMapping
+from pathlib import Path
 
 from boxzipfs.errors import BoxZipError
+from boxzipfs.options import fstab_options
 
-VALUE_OPTIONS = {
-    "config": "--config",
-    "api_url": "--api-url",
-    "state_dir": "--state-dir",
-    "cache_dir": "--cache-dir",
-    "cache_size": "--cache-size",
-    "buffer_size": "--buffer-size",
-    "max_downloads": "--max-downloads",
-    "reuse_seconds": "--reuse-seconds",
-    "queue_deadline": "--queue-deadline",
-    "stall_timeout": "--stall-timeout",
-    "abandon_seconds": "--abandon-seconds",
-    "list_ttl": "--list-ttl",
-    "resume_attempts": "--resume-attempts",
-    "requests_file": "--requests-file",
-}
-FLAG_OPTIONS = {"wait_for_size": "--wait-for-size", "foreground": "--foreground"}
+SOURCE_PREFIX = "boxzipfs:"
 MOUNT_ONLY = {"defaults", "auto", "noauto", "user", "users", "nouser", "_netdev", "nofail", "rw"}
 
 
@@ -71,20 +61,31 @@ def helper_argv(argv: list[str]) -> list[str]:
             positional.append(arg)
         index += 1
     if len(positional) != 2:
-        raise HelperUsage("usage: boxzipfs SOURCE MOUNTPOINT [-o OPTIONS] (SOURCE: box or local:DIR)")
+        raise HelperUsage(
+            "usage: boxzipfs SOURCE MOUNTPOINT [-o OPTIONS] (SOURCE: boxzipfs: or boxzipfs:local:DIR)"
+        )
     source, mountpoint = positional
     out = ["mount", mountpoint]
+    source = source.removeprefix(SOURCE_PREFIX)
     if source.startswith("local:"):
         out += ["--local", source.removeprefix("local:")]
-    elif source != "box":
-        raise HelperUsage(f"unknown source {source!r}: use 'box' or 'local:DIR'")
+    elif source not in ("", "box") and not (source.startswith("/") and Path(source).name == "box"):
+        raise HelperUsage(f"unknown source {source!r}: use 'boxzipfs:' or 'boxzipfs:local:DIR'")
     fuse: list[str] = []
+    table = fstab_options()
     for option in options:
         key, sep, value = option.partition("=")
-        if key in VALUE_OPTIONS and sep:
-            out += [VALUE_OPTIONS[key], value]
-        elif key in FLAG_OPTIONS and not sep:
-            out.append(FLAG_OPTIONS[key])
+        known = table.get(key)
+        if key == "config" and sep:
+            out += ["--config", value]
+        elif known is not None and known.switch and not sep:
+            out.append(str(known.flag))
+        elif known is not None and not known.switch and sep:
+            out += [str(known.flag), value]
+        elif known is not None:
+            raise HelperUsage(
+                f"fstab option {key!r} " + ("takes no value" if known.switch else "needs a value (key=value)")
+            )
         elif key in MOUNT_ONLY or key.startswith(("x-", "comment")):
             continue
         else:

@@ -13,11 +13,13 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from boxzipfs.config import Settings, load_settings, parse_size, request_from_items, url_has_password
+from boxzipfs.config import Settings, load_settings, request_from_items, url_has_password
 from boxzipfs.errors import BoxZipError
+from boxzipfs.options import BY_NAME, Option, flag_options, parse_size
 from boxzipfs.server.config import ARCHIVE_FORMATS, Faults, InjectedError, ServerConfig
 
 COMMANDS = ("serve", "mount", "unmount", "ls", "request", "status", "config")
@@ -162,8 +164,7 @@ def _add_api(p: argparse.ArgumentParser) -> None:
 def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("mount", parents=[common], help="mount Box zip downloads as files")
     p.add_argument("mountpoint", type=Path)
-    _add_api(p)
-    p.add_argument("--foreground", "-f", action="store_true", help="stay in the foreground")
+    p.add_argument("--local", type=Path, metavar="DIR", help=BY_NAME["local"].help)
     p.add_argument(
         "-o",
         dest="fuse_options",
@@ -179,115 +180,84 @@ def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
         metavar="NAME=folder:ID,file:ID",
         help="declare a request (repeatable)",
     )
-    p.add_argument("--requests-file", type=Path, help="JSON object of NAME: request.json body")
-    p.add_argument("--state-dir", help="where request definitions and the log live")
-    p.add_argument("--cache-dir", help="where archives are spooled")
-    p.add_argument("--cache-size", type=parse_size, help="disk kept for completed archives (default 10G)")
-    p.add_argument(
-        "--buffer-size", type=parse_size, help="bytes gathered from the network per spool write (default 1M)"
-    )
-    p.add_argument("--max-downloads", type=int, help="concurrent Box downloads (default 5)")
-    p.add_argument(
-        "--reuse-seconds", type=float, help="serve a completed archive again for this long (default 120)"
-    )
-    p.add_argument("--queue-deadline", type=float, help="seconds to keep retrying Box's 429s (default 600)")
-    p.add_argument(
-        "--stall-timeout", type=float, help="seconds without bytes before a stream is broken (default 60)"
-    )
-    p.add_argument(
-        "--abandon-seconds",
-        type=float,
-        help="keep downloading this long after the last reader closed early, then stop (default 10)",
-    )
-    fleet = p.add_argument_group("fleet (several hosts, one Box account)")
-    fleet.add_argument(
-        "--redis",
-        metavar="URL",
-        help="share the account's download budget with every mount of the fleet through this Redis "
-        "(redis:// or rediss://; a URL with a password goes in the config file or BOXZIPFS_REDIS_URL)",
-    )
-    fleet.add_argument("--fleet", help="the fleet's name (default: one per Box account and API)")
-    fleet.add_argument("--user-concurrency", type=int, help="downloads per Box user, fleet-wide (default 5)")
-    fleet.add_argument(
-        "--enterprise-concurrency", type=int, help="downloads per enterprise, fleet-wide (default 10)"
-    )
-    fleet.add_argument(
-        "--lease-seconds", type=float, help="a dead host's leases lapse after this (default 30)"
-    )
-    p.add_argument(
-        "--metrics-addr",
-        metavar="[HOST:]PORT",
-        help="serve Prometheus metrics here (HOST defaults to 127.0.0.1)",
-    )
-    p.add_argument(
-        "--resume-attempts",
-        type=int,
-        help="times a broken stream is resumed (a new create, its first bytes checked against "
-        "those received) before the read fails (default 3; 0 turns resuming off)",
-    )
-    p.add_argument(
-        "--list-ttl",
-        type=float,
-        help="seconds a Box folder listing (browse/, archives/) is reused before it is fetched anew "
-        "(default 60)",
-    )
-    p.add_argument(
-        "--wait-for-size",
-        action="store_true",
-        default=None,
-        help="stat/open of request.zip wait for the whole archive, for seeking tools "
-        "(the default for requests whose request.json does not say)",
-    )
+    add_option_flags(p)
+
+
+def add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per option of the table that has one (their values stay None unless given)."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for option in flag_options():
+        target: argparse._ArgumentGroup | argparse.ArgumentParser = parser
+        if option.group:
+            target = groups.get(option.group) or groups.setdefault(
+                option.group, parser.add_argument_group(GROUPS[option.group])
+            )
+        shown = "" if option.default in (None, False) else f" (default {_shown_default(option)})"
+        assert option.flag is not None
+        names = [option.flag, *(["-f"] if option.name == "foreground" else [])]
+        if option.switch:
+            target.add_argument(
+                *names, dest=option.name, action="store_true", default=None, help=option.help + shown
+            )
+        else:
+            target.add_argument(
+                *names,
+                dest=option.name,
+                type=_reader(option),
+                metavar=option.metavar,
+                help=option.help + shown,
+            )
+
+
+def _reader(option: Option) -> Callable[[str], Any]:
+    """argparse's ``type`` for an option: its parser, errors naming the flag."""
+
+    def read(text: str) -> Any:
+        try:
+            return option.parse(text)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return read
+
+
+GROUPS = {"fleet": "fleet (several hosts, one Box account)"}
+
+
+def _shown_default(option: Option) -> str:
+    value = option.default
+    if option.parse is parse_size:
+        for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+            if value % (1 << shift) == 0:
+                return f"{value >> shift}{unit}"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The config file and environment, then every option flag given on the command line."""
     settings = load_settings(args.config or args.top_config)
-    redis_url = getattr(args, "redis", None)
+    redis_url = getattr(args, "redis_url", None)
     if redis_url and url_has_password(redis_url):
         raise UsageError(
             "--redis: a password on the command line shows in ps; put the URL in the config file "
             "([mount] redis_url) or in BOXZIPFS_REDIS_URL"
         )
-    return settings.override(
-        api_url=getattr(args, "api_url", None),
-        redis_url=redis_url or os.environ.get("BOXZIPFS_REDIS_URL") or None,
-        fleet=getattr(args, "fleet", None),
-    )
+    return settings.override(**{o.name: getattr(args, o.name, None) for o in flag_options()})
 
 
 def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
-    from boxzipfs.mount.daemon import (
-        load_requests_file,
-        parse_fuse_options,
-        parse_request_option,
-        run_foreground,
-        spawn_background,
-    )
+    from boxzipfs.cli.arguments import load_requests_file, parse_fuse_options, parse_request_option
+    from boxzipfs.mount.daemon import run_foreground, spawn_background
     from boxzipfs.mount.mountpoint import prepare_mountpoint
     from boxzipfs.mount.paths import state_dir_for
 
-    settings = _settings(args).override(
-        state_dir=args.state_dir,
-        cache_dir=args.cache_dir,
-        cache_size=args.cache_size,
-        buffer_size=args.buffer_size,
-        max_downloads=args.max_downloads,
-        reuse_seconds=args.reuse_seconds,
-        queue_deadline=args.queue_deadline,
-        stall_timeout=args.stall_timeout,
-        abandon_seconds=args.abandon_seconds,
-        list_ttl=args.list_ttl,
-        resume_attempts=args.resume_attempts,
-        wait_for_size=args.wait_for_size,
-        user_concurrency=args.user_concurrency,
-        enterprise_concurrency=args.enterprise_concurrency,
-        lease_seconds=args.lease_seconds,
-        metrics_addr=args.metrics_addr,
-    )
+    settings = _settings(args)
     requests = dict(settings.requests)
     requests.update(parse_request_option(r) for r in args.request)
-    if args.requests_file:
-        requests.update(load_requests_file(args.requests_file))
+    if settings.requests_file:
+        requests.update(load_requests_file(Path(settings.requests_file).expanduser()))
     settings = settings.override(requests=requests)
     local = args.local or (Path(settings.local).expanduser() if settings.local else None)
     if local is not None and not local.is_dir():
@@ -296,7 +266,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
     if notice:
         print(f"boxzipfs: {notice}", file=sys.stderr)
     mountpoint = args.mountpoint.resolve()
-    if args.foreground:
+    if settings.foreground:
         return run_foreground(settings, mountpoint, local, parse_fuse_options(args.fuse_options))
     state = state_dir_for(settings.state_dir, mountpoint)
     return spawn_background(argv, mountpoint, state / "boxzipfs.log")
@@ -321,7 +291,7 @@ def _run_ls(args: argparse.Namespace) -> int:
     from boxzipfs.cli.ls import format_entries
     from boxzipfs.client.auth import StaticTokenAuth, auth_from_env
     from boxzipfs.client.box import BoxClient
-    from boxzipfs.mount.local_server import start_local_server
+    from boxzipfs.server.child import start_local_server
 
     settings = _settings(args)
     if args.local is not None and not args.local.is_dir():
@@ -385,8 +355,7 @@ def _add_status(sub: Sub, common: argparse.ArgumentParser) -> None:
 
 
 def _run_fleet_status(args: argparse.Namespace) -> int:
-    from boxzipfs.download.fleet import fleet_report
-    from boxzipfs.mount.daemon import default_fleet
+    from boxzipfs.download.fleet import default_fleet, fleet_report
 
     settings = _settings(args)
     if not settings.redis_url:

@@ -66,6 +66,7 @@ class _OAuthAuth:
     def __init__(self, http: httpx.Client, token_url: str) -> None:
         self._http = http
         self._token_url = token_url
+        # Guards _access and _expires: one token fetch at a time.
         self._lock = threading.Lock()
         self._access: str | None = None
         self._expires = 0.0

@@ -36,6 +36,7 @@ from boxzipfs.errors import (
     api_error,
 )
 from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
+from boxzipfs.options import DEFAULT_API_URL
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ SOCKET_READ_BYTES = 256 << 10
 if hasattr(httpcore_http11.HTTP11Connection, "READ_NUM_BYTES"):
     httpcore_http11.HTTP11Connection.READ_NUM_BYTES = SOCKET_READ_BYTES
 
-DEFAULT_API_URL = "https://api.box.com"
 CHECK_TIMEOUT = 10.0
 PAGE_LIMIT = 1000
 
@@ -103,12 +103,19 @@ class ContentStream:
 
     def __init__(self, response: httpx.Response) -> None:
         self._response = response
+        self._short = False
         self.file_name = _disposition_name(response.headers.get("content-disposition", ""))
 
     def __iter__(self) -> Iterator[bytes]:
         """Chunks as they arrive off the socket (no re-chunking, so nothing waits in a buffer)."""
         with transport_errors("reading the zip content", StreamBroken):
-            yield from self._response.iter_raw()
+            for chunk in self._response.iter_raw():
+                self._short = len(chunk) < SOCKET_READ_BYTES
+                yield chunk
+
+    def idle(self) -> bool:
+        """Whether the last socket read came back short: nothing more was waiting."""
+        return self._short
 
     def close(self) -> None:
         self._response.close()
@@ -145,6 +152,7 @@ class BoxClient:
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._used_urls: set[str] = set()
+        # Guards _used_urls.
         self._used_lock = threading.Lock()
         redact.install()
 

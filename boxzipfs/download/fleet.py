@@ -22,6 +22,7 @@ leases lost) never wedges anyone: renewals put held leases back.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -37,6 +38,7 @@ import redis
 from boxzipfs import metrics
 from boxzipfs.download.slots import Cancelled, SlotQueue
 from boxzipfs.errors import FleetUnreachable
+from boxzipfs.options import default
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +90,10 @@ return 1
 class FleetSettings:
     url: str
     fleet: str
-    user_limit: int = 5
-    enterprise_limit: int = 10
+    user_limit: int = default("user_concurrency")
+    enterprise_limit: int = default("enterprise_concurrency")
     enterprise: str | None = None  # fleets of one enterprise share its limit; default: the fleet
-    lease_seconds: float = 30.0
+    lease_seconds: float = default("lease_seconds")
     poll_seconds: float = 0.2
 
 
@@ -121,6 +123,7 @@ class FleetBudget:
         self._acquire = self._redis.register_script(ACQUIRE)
         self._renew = self._redis.register_script(RENEW)
         self._host = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Guards _held and _positions (this host's leases and queue places).
         self._lock = threading.Lock()
         self._held: dict[object, str] = {}  # ticket -> lease id, leased in Redis
         self._positions: dict[object, int] = {}
@@ -322,3 +325,16 @@ def fleet_report(url: str, fleet: str, enterprise: str | None = None) -> dict[st
         "queued": int(queued),
         "hosts": hosts,
     }
+
+
+def default_fleet(api_url: str, environ: dict[str, str]) -> str:
+    """One fleet per Box account: a digest of the API and the login's identity (no secret)."""
+    identity = "|".join(
+        [api_url, *(environ.get(k, "") for k in ("BOX_CLIENT_ID", "BOX_SUBJECT_TYPE", "BOX_SUBJECT_ID"))]
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()[:12]
+
+
+def fleet_name(chosen: str | None, api_url: str, auth_env: dict[str, str]) -> str:
+    """The fleet a mount joins: the one chosen, else the account's own."""
+    return chosen or default_fleet(api_url, auth_env)

@@ -16,7 +16,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,25 +25,25 @@ from typing import Any
 from cachetools import LRUCache
 
 from boxzipfs import metrics
-from boxzipfs.client.box import BoxClient
+from boxzipfs.download.api import ZipApi
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.slots import SlotQueue
-from boxzipfs.download.spool import SpoolPool
+from boxzipfs.download.spool import Spool, SpoolPool
 from boxzipfs.download.unpack import Extract
 from boxzipfs.errors import Abandoned
 from boxzipfs.models import RequestSpec
+from boxzipfs.options import default
 
 log = logging.getLogger(__name__)
-BUDGET_CHECK_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
 class ManagerSettings:
     cache_dir: Path
-    cache_size: int = 10 << 30
-    reuse_seconds: float = 120.0
-    max_downloads: int = 5
-    abandon_seconds: float = 10.0
+    cache_size: int = default("cache_size")
+    reuse_seconds: float = default("reuse_seconds")
+    max_downloads: int = default("max_downloads")
+    abandon_seconds: float = default("abandon_seconds")
     download: DownloadSettings = field(default_factory=DownloadSettings)
 
 
@@ -73,11 +74,13 @@ class _Tracked:
 class DownloadManager:
     """Shares downloads between readers, queues them, and caches completed spools."""
 
-    def __init__(self, client: BoxClient, settings: ManagerSettings, slots: SlotQueue | None = None) -> None:
+    def __init__(self, client: ZipApi, settings: ManagerSettings, slots: SlotQueue | None = None) -> None:
         self.client = client
         self.settings = settings
         self.slots = slots or SlotQueue(settings.max_downloads)
+        # Guards _latest, _tracked, _cache and _discarding (never held while waiting on a read).
         self._lock = threading.RLock()
+        self._discarding: list[Spool] = []
         self._latest: dict[str, ArchiveDownload] = {}
         self._tracked: dict[ArchiveDownload, _Tracked] = {}
         self._cache = _SpoolCache(settings.cache_size, self._retire)
@@ -93,7 +96,7 @@ class DownloadManager:
 
         ``extract``: deliver the archive's one file unpacked (a browse file), not the archive.
         """
-        with self._lock:
+        with self._locked():
             self._sweep()
             current = self._latest.get(name)
             if current is not None and self._reusable(current, spec, extract):
@@ -106,7 +109,7 @@ class DownloadManager:
             return current
 
     def release(self, download: ArchiveDownload) -> None:
-        with self._lock:
+        with self._locked():
             tracked = self._tracked.get(download)
             if tracked is not None:
                 tracked.readers -= 1
@@ -118,7 +121,7 @@ class DownloadManager:
 
     def current(self, name: str, spec: RequestSpec, extract: Extract | None = None) -> ArchiveDownload | None:
         """The download an open would join now (streaming or reusable), without starting one."""
-        with self._lock:
+        with self._locked():
             self._sweep()
             current = self._latest.get(name)
             if current is not None and self._reusable(current, spec, extract):
@@ -139,6 +142,10 @@ class DownloadManager:
         queued = sum(1 for d in downloads if d.phase is Phase.QUEUED)
         return {"downloads_active": active, "downloads_queued": queued, "cache_bytes": cached}
 
+    def position(self, download: ArchiveDownload) -> int | None:
+        """Its place in the queue for a download slot (None: not waiting)."""
+        return self.slots.position(download)
+
     def latest(self, name: str) -> ArchiveDownload | None:
         with self._lock:
             return self._latest.get(name)
@@ -155,7 +162,7 @@ class DownloadManager:
 
     def forget(self, name: str) -> None:
         """Drop a removed request's downloads (its spool goes when unread)."""
-        with self._lock:
+        with self._locked():
             current = self._latest.pop(name, None)
             if current is not None:
                 current.cancel()
@@ -163,7 +170,7 @@ class DownloadManager:
 
     def on_finished(self, download: ArchiveDownload) -> None:
         """Called when a download thread ends: cache a success, retire a failure."""
-        with self._lock:
+        with self._locked():
             tracked = self._tracked.get(download)
             if tracked is None:
                 return
@@ -185,7 +192,7 @@ class DownloadManager:
                 download.cancel()
         for download in downloads:
             download.join(timeout=5)
-        with self._lock:
+        with self._locked():
             for download in list(self._tracked):
                 self._discard(download)
             self._latest.clear()
@@ -201,7 +208,7 @@ class DownloadManager:
         if download.phase in (Phase.FAILED, Phase.ABANDONED):
             return False
         if download.phase is Phase.SUCCEEDED:
-            finished = download.finished_monotonic or 0.0
+            finished = download.snapshot().finished_monotonic or 0.0
             return time.monotonic() - finished < self.settings.reuse_seconds
         return True
 
@@ -220,22 +227,28 @@ class DownloadManager:
         path = self.settings.cache_dir / f"{serial:06d}-{safe}.spool"
         self._pool.take(path)
         download = ArchiveDownload(
-            name, spec, self.client, self.slots, path, self.settings.download, self._pool.give, extract
+            name,
+            spec,
+            self.client,
+            self.slots,
+            path,
+            self.settings.download,
+            self._pool.give,
+            extract,
+            on_progress=self._progress,
         )
         self._latest[name] = download
         self._tracked[download] = _Tracked(serial)
-        watcher = threading.Thread(target=self._watch, args=(download,), daemon=True)
         download.start()
-        watcher.start()
         return download
 
-    def _watch(self, download: ArchiveDownload) -> None:
-        """Keep the disk budget while it streams, then file it as finished."""
-        while not download.done:
-            download.join(BUDGET_CHECK_SECONDS)
+    def _progress(self, download: ArchiveDownload) -> None:
+        """Called by a download after each spool write (keep the disk budget) and at its end
+        (file it as finished): a wake-up, not a watcher thread polling each download."""
+        if download.done:
+            self.on_finished(download)
+        else:
             self._enforce_budget()
-        download.join()
-        self.on_finished(download)
 
     def _enforce_budget(self) -> None:
         """Evict completed spools, least recently used first, while streaming ones grow.
@@ -270,7 +283,7 @@ class DownloadManager:
             with self._lock:
                 if tracked.readers > 0 or tracked.left_at != left_at or download.done:
                     return
-                done = download.received
+                done = download.snapshot().received
             log.info("download %s: no reader for %gs, stopping it", download.name, grace)
             download.cancel(
                 Abandoned(
@@ -284,18 +297,36 @@ class DownloadManager:
         timer.start()
 
     def _discard(self, download: ArchiveDownload) -> None:
+        """Forget it; its spool is let go by ``_settle``, outside the lock (a discard waits
+        for reads in flight, and no read may be waited for while the manager is locked)."""
         tracked = self._tracked.pop(download, None)
         if tracked is not None:
             self._cache.pop(tracked.serial, None)
-        download.spool.discard()
-        self._enforce_budget()  # its file may now wait in the pool
+        self._discarding.append(download.spool)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The manager's lock for a public call, and the spools it discarded let go after."""
+        with self._lock:
+            yield
+        self._settle()
+
+    def _settle(self) -> None:
+        while True:
+            with self._lock:
+                spools, self._discarding = self._discarding, []
+            if not spools:
+                return
+            for spool in spools:
+                spool.discard()
+            self._enforce_budget()  # their files may now wait in the pool
 
     def _sweep(self) -> None:
         """Retire cached downloads whose reuse window has passed."""
         horizon = time.monotonic() - self.settings.reuse_seconds
         # Not self._cache.values(): reading an LRUCache through its mapping reorders it.
         for download, tracked in list(self._tracked.items()):
-            if tracked.serial in self._cache and (download.finished_monotonic or 0.0) < horizon:
+            if tracked.serial in self._cache and (download.snapshot().finished_monotonic or 0.0) < horizon:
                 self._retire(download)
 
 

@@ -8,9 +8,9 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from boxzipfs.errors import Cancelled
 
-class Cancelled(Exception):
-    """The waiter gave up its place (shutdown)."""
+__all__ = ["Cancelled", "SlotQueue"]
 
 
 class SlotQueue:
@@ -20,6 +20,7 @@ class SlotQueue:
         if slots < 1:
             raise ValueError("at least one download slot is needed")
         self.slots = slots
+        # Guards _waiting, _holders, _cancelled and _closed; waiters wait on it.
         self._cond = threading.Condition()
         self._waiting: deque[object] = deque()
         self._holders: set[object] = set()
@@ -77,8 +78,13 @@ class SlotQueue:
             self._cancelled.discard(ticket)
             self._cond.notify_all()
 
+    def forget(self, ticket: object) -> None:
+        """``ticket``'s download ended: drop its cancel mark and any slot it still held."""
+        self.release(ticket)
+
     @contextmanager
     def slot(self, ticket: object) -> Iterator[None]:
+        """A slot held for the ``with`` block: the only way the download layer holds one."""
         self.acquire(ticket)
         try:
             yield

@@ -1,4 +1,4 @@
-"""Spool: an archive's bytes on disk as they stream in, readable at any offset.
+"""Spool: a download's bytes on disk as they stream in, readable at any offset.
 
 The download thread opens it (so a failure to create it is the download's
 error, shown in status.json). One writer appends; any number of readers read at any offset and wait on a
@@ -20,11 +20,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from boxzipfs.errors import BoxZipError, DiskFull, SpoolError
+from boxzipfs.errors import BoxZipError, DiskFull, SpoolError, again
 
-EOCD_SIGNATURE = b"PK\x05\x06"
-EOCD_SIZE = 22
-MAX_ZIP_COMMENT = 0xFFFF
 IOV_MAX = 1024
 
 
@@ -35,6 +32,7 @@ class Spool:
         self.path = path
         self._recycle = recycle
         self._fd = -1
+        # Guards _fd, _length, _complete, _error, _closed and _inflight; readers wait on it.
         self._cond = threading.Condition()
         self._length = 0
         self._complete = False
@@ -117,7 +115,7 @@ class Spool:
                 lambda: self._error is not None or self._complete or self._length >= end, timeout
             )
             if self._error is not None:
-                raise self._error
+                raise again(self._error)
             if not ready:
                 raise TimeoutError("no bytes arrived in time")
             available = min(end, self._length) - offset
@@ -136,7 +134,7 @@ class Spool:
         with self._cond:
             self._cond.wait_for(lambda: self._error is not None or self._complete, timeout)
             if self._error is not None:
-                raise self._error
+                raise again(self._error)
             if not self._complete:
                 raise TimeoutError("the archive is still streaming")
             return self._length
@@ -150,22 +148,6 @@ class Spool:
         length = self.length
         start = max(0, length - size)
         return os.pread(self._fd, length - start, start)
-
-    def has_zip_trailer(self) -> bool:
-        """True if the bytes end with a zip end-of-central-directory record.
-
-        A stream that stopped cleanly but early (no error from the transport)
-        fails this check, so it is never presented as a complete archive.
-        """
-        data = self.tail(EOCD_SIZE + MAX_ZIP_COMMENT)
-        position = data.rfind(EOCD_SIGNATURE)
-        while position >= 0:
-            if len(data) - position >= EOCD_SIZE:
-                comment = int.from_bytes(data[position + 20 : position + 22], "little")
-                if position + EOCD_SIZE + comment == len(data):
-                    return True
-            position = data.rfind(EOCD_SIGNATURE, 0, position)
-        return False
 
     def discard(self) -> None:
         """Let go of the file once in-flight reads are done (a complete one to the recycler,
@@ -198,7 +180,7 @@ class SpoolPool:
     def __init__(self, cache_dir: Path, keep: int = 2) -> None:
         self._dir = cache_dir
         self._keep = keep
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _free
         self._free: list[tuple[Path, int]] = []
         self._names = iter(range(1, 1 << 62))
 

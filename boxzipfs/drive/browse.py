@@ -69,6 +69,7 @@ class BrowseTree:
     def __init__(self, list_folder: Callable[[str], Iterable[FolderEntry]], ttl: float) -> None:
         self._list_folder = list_folder
         self._cache: TTLCache[str, Listing] = TTLCache(maxsize=4096, ttl=max(ttl, 0.001))
+        # Guards _cache and _fetching (never held during a listing).
         self._lock = threading.Lock()
         self._fetching: dict[str, threading.Lock] = {}
         self.root = BoxEntry("folder", ROOT_FOLDER, "", 0, time.time_ns())

@@ -36,6 +36,7 @@ class DefinitionStore:
     def __init__(self, state_dir: Path) -> None:
         self.root = state_dir / "requests"
         self.root.mkdir(parents=True, exist_ok=True)
+        # Guards _parsed and the request directories' creation and removal.
         self._lock = threading.Lock()
         self._parsed: dict[str, tuple[tuple[int, int], RequestSpec]] = {}
 

@@ -8,6 +8,7 @@ exceptions into errno; everything here is testable without a mount.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import re
@@ -51,6 +52,33 @@ class RequestKey:
         return f"{BY_ID}/{self.name}" if self.by_id else self.name
 
 
+class OpenArchive:
+    """One reader's hold on a download: its bytes and attributes; ``close`` lets go (once)."""
+
+    def __init__(self, manager: DownloadManager, download: ArchiveDownload) -> None:
+        self._manager = manager
+        self._download = download
+        self._closed = False
+        self._lock = threading.Lock()  # guards _closed
+
+    @property
+    def complete(self) -> bool:
+        return self._download.complete
+
+    def attributes(self) -> tuple[int, int]:
+        return self._download.attributes()
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self._download.read(offset, size)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._manager.release(self._download)
+
+
 class Drive:
     """Request directories, their definitions, archives and status."""
 
@@ -66,6 +94,7 @@ class Drive:
         self.wait_for_size = wait_for_size
         self.browse = browse
         self._browse_seen: OrderedDict[str, tuple[str, BoxEntry]] = OrderedDict()  # file id -> path
+        # Guards _browse_seen, _definition_errors and _by_id_seen.
         self._lock = threading.Lock()
         self._definition_errors: dict[str, str] = {}
         self._by_id_seen: set[str] = set()
@@ -174,14 +203,14 @@ class Drive:
         """
         spec = self._require_spec(key)
         current = self.manager.current(key.label, spec)
-        if (current is None or not current.spool.complete) and self.waits(spec) and may_wait:
-            current = self.open_archive(key)
-            self.close_archive(current)
+        if (current is None or not current.complete) and self.waits(spec) and may_wait:
+            with contextlib.closing(self.open_archive(key)) as opened:
+                return opened.attributes()
         if current is None:
             return 0, time.time_ns()  # the next read creates a new archive, as of now
         return current.attributes()
 
-    def open_archive(self, key: RequestKey) -> ArchiveDownload:
+    def open_archive(self, key: RequestKey) -> OpenArchive:
         """Join (or start) the request's download; returns once bytes can flow.
 
         Raises the download's error if it failed before streaming (auth, 404, limits, 429s).
@@ -194,21 +223,18 @@ class Drive:
         try:
             download.wait_started()
             if self.waits(spec):
-                download.spool.wait_done()
+                download.wait_done()
         except BaseException:
             self.manager.release(download)
             raise
-        return download
-
-    def close_archive(self, download: ArchiveDownload) -> None:
-        self.manager.release(download)
+        return OpenArchive(self.manager, download)
 
     # -- status -----------------------------------------------------------------------
 
     def status(self, key: RequestKey, poll: bool = True) -> bytes:
         """status.json; ``poll`` False never calls Box (stat needs a size, not fresh counts)."""
         download = self.manager.latest(key.label)
-        position = self.manager.slots.position(download) if download is not None else None
+        position = self.manager.position(download) if download is not None else None
         readers = self.manager.readers(download) if download is not None else 0
         with self._lock:
             definition_error = None if key.by_id else self._definition_errors.get(key.name)
@@ -233,7 +259,7 @@ class Drive:
         spec = RequestSpec(ZipRequest((item,), f"file-{entry.id}"))
         return f"browse/file-{entry.id}", spec, Extract(entry.size or 0, entry.mtime_ns)
 
-    def open_file(self, entry: BoxEntry, path: str) -> ArchiveDownload:
+    def open_file(self, entry: BoxEntry, path: str) -> OpenArchive:
         """Join (or start) the download of one Box file, unpacked as it streams.
 
         A file whose listing gave no size is refused: its size is what makes every read
@@ -253,7 +279,7 @@ class Drive:
         except BaseException:
             self.manager.release(download)
             raise
-        return download
+        return OpenArchive(self.manager, download)
 
     def file_status(self, entry: BoxEntry, path: str) -> bytes:
         """The live status of a browse file (its xattr), like a request's status.json."""
@@ -268,7 +294,7 @@ class Drive:
     def _file_document(self, entry: BoxEntry, path: str) -> dict[str, Any]:
         name, spec, _ = self._file_download(entry)
         download = self.manager.latest(name)
-        position = self.manager.slots.position(download) if download is not None else None
+        position = self.manager.position(download) if download is not None else None
         readers = self.manager.readers(download) if download is not None else 0
         doc = status_document(path, spec, False, download, position, readers, None, poll=False)
         doc.update(box_file_id=entry.id, size=entry.size)

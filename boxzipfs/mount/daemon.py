@@ -9,8 +9,6 @@ waits on a readiness pipe for the daemon's word: ``ready`` or its real failure.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import subprocess
@@ -25,13 +23,14 @@ from boxzipfs.client.auth import Auth, RefreshTokenAuth, StaticTokenAuth, auth_f
 from boxzipfs.client.box import BoxClient, http_client
 from boxzipfs.client.fleet_auth import FleetRefreshTokenAuth
 from boxzipfs.client.retry import RetryPolicy
-from boxzipfs.config import Settings, redact_url, request_from_items
+from boxzipfs.config import Settings, redact_url
 from boxzipfs.download.archive import DownloadSettings
-from boxzipfs.download.fleet import FleetBudget, FleetSettings, FleetSlots
+from boxzipfs.download.fleet import FleetBudget, FleetSettings, FleetSlots, fleet_name
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.drive.browse import BrowseTree
-from boxzipfs.drive.definitions import DefinitionStore, check_name
+from boxzipfs.drive.definitions import DefinitionStore
 from boxzipfs.drive.drive import Drive
+from boxzipfs.drive.view import MountView
 from boxzipfs.errors import (
     AuthError,
     BoxAPIError,
@@ -39,67 +38,23 @@ from boxzipfs.errors import (
     Forbidden,
     MountError,
     NetworkError,
-    RequestInvalid,
     Unauthorized,
 )
-from boxzipfs.models import RequestSpec, parse_request_spec
 from boxzipfs.mount import readiness
-from boxzipfs.mount.local_server import start_local_server
 from boxzipfs.mount.memory import tune_malloc
 from boxzipfs.mount.ownership import DirectoryLock
 from boxzipfs.mount.paths import cache_dir_for, state_dir_for
+from boxzipfs.server.child import start_local_server
 
 log = logging.getLogger(__name__)
 READY_TIMEOUT = 60.0
-
-
-def parse_request_option(text: str) -> tuple[str, RequestSpec]:
-    """``NAME=folder:1,file:2`` -> (NAME, spec)."""
-    name, sep, items = text.partition("=")
-    if not sep or not items:
-        raise RequestInvalid(f"--request {text!r} is not NAME=folder:ID,file:ID")
-    parsed = [item.strip() for item in items.split(",")]
-    return check_name(name), request_from_items(parsed, name, allow_skips=False, wait=None)
-
-
-def load_requests_file(path: Path) -> dict[str, RequestSpec]:
-    """A JSON object mapping request names to request.json bodies."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RequestInvalid(f"cannot read requests file {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise RequestInvalid(f"{path} must hold a JSON object of NAME: request body")
-    return {check_name(n): parse_request_spec(json.dumps(b).encode()) for n, b in data.items()}
-
-
-def parse_fuse_options(values: list[str]) -> dict[str, str | bool]:
-    options: dict[str, str | bool] = {}
-    for value in values:
-        for part in value.split(","):
-            if part:
-                key, sep, arg = part.partition("=")
-                options[key] = arg if sep else True
-    return options
-
-
-def default_fleet(api_url: str, environ: dict[str, str]) -> str:
-    """One fleet per Box account: a digest of the API and the login's identity (no secret)."""
-    identity = "|".join(
-        [api_url, *(environ.get(k, "") for k in ("BOX_CLIENT_ID", "BOX_SUBJECT_TYPE", "BOX_SUBJECT_ID"))]
-    )
-    return hashlib.sha256(identity.encode()).hexdigest()[:12]
-
-
-def fleet_name(settings: Settings, api_url: str) -> str:
-    return settings.fleet or default_fleet(api_url, settings.auth_env(dict(os.environ)))
 
 
 def _join_fleet(settings: Settings, api_url: str, stack: contextlib.ExitStack) -> FleetBudget | None:
     """The fleet's budget in Redis, when a Redis is configured (its URL is never logged whole)."""
     if not settings.redis_url:
         return None
-    name = fleet_name(settings, api_url)
+    name = fleet_name(settings.fleet, api_url, settings.auth_env(dict(os.environ)))
     fleet = FleetBudget(
         FleetSettings(
             settings.redis_url,
@@ -189,12 +144,14 @@ def _serve(
             auth = StaticTokenAuth(server.token)
             log.info("serving %s on a local Box-compatible server", local_root)
         else:
-            auth = auth_from_env(http, api_url, settings.auth_env(dict(os.environ)))
+            auth_env = settings.auth_env(dict(os.environ))
+            auth = auth_from_env(http, api_url, auth_env)
             if settings.redis_url and isinstance(auth, RefreshTokenAuth):
                 # A refresh token works once: the fleet's hosts share one chain in Redis.
                 shared = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
                 stack.callback(shared.close)
-                auth = FleetRefreshTokenAuth.sharing(auth, shared, fleet_name(settings, api_url))
+                chain = fleet_name(settings.fleet, api_url, auth_env)
+                auth = FleetRefreshTokenAuth.sharing(auth, shared, chain)
         client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4))
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
@@ -222,7 +179,7 @@ def _serve(
             _serve_metrics(settings.metrics_addr, manager, fleet)
         browse = BrowseTree(client.list_folder, settings.list_ttl)
         operations = BoxZipOperations(
-            Drive(store, manager, settings.wait_for_size, browse),
+            MountView(Drive(store, manager, settings.wait_for_size, browse)),
             on_mounted=notifier.ready,
             on_first_request=lambda: raise_read_ahead(mountpoint),
         )
@@ -262,7 +219,8 @@ def spawn_background(
     try:
         with log_path.open("ab") as log_file:
             child = subprocess.Popen(
-                [sys.executable, "-m", "boxzipfs", *argv, "--foreground"],
+                # -P: the installed package, never a folder named boxzipfs in the current directory.
+                [sys.executable, "-P", "-m", "boxzipfs", *argv, "--foreground"],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,

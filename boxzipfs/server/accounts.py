@@ -76,6 +76,7 @@ class Accounts:
         self.token_ttl = token_ttl
         self._users_file = users_file
         self._users_mtime: float | None = None
+        # Guards issued tokens, codes and refresh tokens.
         self._lock = threading.Lock()
         self._users: dict[str, User] = {DEFAULT_USER.id: DEFAULT_USER}
         self._clients: dict[str, Client] = {}

@@ -40,6 +40,7 @@ class LocalStore:
         if not self.root.is_dir():
             raise NotADirectoryError(f"{root} is not a directory")
         self._index: dict[str, Path] = {}
+        # Guards the ID maps of the served tree.
         self._lock = threading.Lock()
 
     def node(self, path: Path) -> Node | None:

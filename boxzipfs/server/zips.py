@@ -88,6 +88,7 @@ class ZipRegistry:
         self._jobs: dict[str, ZipJob] = {}
         self._by_status: dict[str, ZipJob] = {}
         self._active: Counter[str] = Counter()
+        # Guards the zip downloads, their states and the counts of running downloads.
         self._lock = threading.Lock()
         self.created = 0
         self.started = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from boxzipfs.mount.local_server import LocalServer
+from boxzipfs.server.child import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import boxzipfs, expected_members, file_id, zip_contents
 
@@ -61,6 +61,7 @@ def test_request_rm_of_a_busy_request_says_so(
     assert (mp / "slow").is_dir()
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_status_once_json_and_live(tree: tuple[Path, dict[str, bytes]], mount) -> None:
     root, _ = tree
     mp = mount("--local", str(root))
@@ -157,14 +158,17 @@ def test_fstab_entry_mounts_through_the_fuse_helper(
         pytest.fail("scripts/bootstrap links boxzipfs into /usr/local/bin for mount(8)")
     mp = tmp_path / "fstab-mnt"
     mp.mkdir()
+    home = tmp_path / "home"
+    (home / "box").mkdir(parents=True)  # mount(8) would turn a bare 'box' source into $PWD/box
     fstab = tmp_path / "fstab"
     fstab.write_text(
-        f"local:{root} {mp} fuse.boxzipfs state_dir={tmp_path / 'st'},cache_dir={tmp_path / 'c'},"
-        f"cache_size=1G,noauto,_netdev 0 0\n"
+        f"boxzipfs:local:{root} {mp} fuse.boxzipfs state_dir={tmp_path / 'st'},"
+        f"cache_dir={tmp_path / 'c'},cache_size=1G,metrics_addr=127.0.0.1:0,noauto,_netdev 0 0\n"
     )
     done = subprocess.run(
-        ["mount", "-T", str(fstab), str(mp)], capture_output=True, text=True, timeout=60, check=False
-    )
+        ["mount", "-T", str(fstab), str(mp)],
+        capture_output=True, text=True, timeout=60, check=False, cwd=home,
+    )  # fmt: skip
     try:
         assert done.returncode == 0, done.stderr
         line = next(m for m in Path("/proc/mounts").read_text().splitlines() if f" {mp} " in m)
@@ -177,6 +181,39 @@ def test_fstab_entry_mounts_through_the_fuse_helper(
     finally:
         assert subprocess.run(["umount", str(mp)], check=False).returncode == 0
     assert not os.path.ismount(mp)
+
+
+def test_a_boxzipfs_folder_in_the_current_directory_changes_nothing(
+    tree: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """A checkout (or any folder named boxzipfs) where the command runs must not shadow the
+    installed package in the daemon or the server it starts (python -m would import it)."""
+    root, files = tree
+    here = tmp_path / "here"
+    (here / "boxzipfs").mkdir(parents=True)
+    (here / "boxzipfs" / "__init__.py").write_text("raise ImportError('the shadowing folder')\n")
+    (here / "boxzipfs" / "__main__.py").write_text("raise ImportError('the shadowing folder')\n")
+    command = str(Path(sys.executable).parent / "boxzipfs")
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [command, *args], capture_output=True, text=True, cwd=here, timeout=60, check=False
+        )
+
+    listed = run("ls", "--local", str(root))
+    assert listed.returncode == 0, listed.stderr
+    assert "top.txt" in listed.stdout
+    state = ["--state-dir", str(tmp_path / "st"), "--cache-dir", str(tmp_path / "c")]
+    mounted_now = run("mount", str(mp), "--local", str(root), *state)
+    try:
+        assert mounted_now.returncode == 0, mounted_now.stderr
+        assert (mp / "browse" / "top.txt").read_bytes() == files["top.txt"]
+    finally:
+        assert run("unmount", str(mp)).returncode == 0
+    log = (tmp_path / "st" / "boxzipfs.log").read_text()
+    assert "ImportError" not in log
 
 
 def test_systemd_unit_commands_mount_and_stop(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
@@ -288,6 +325,7 @@ def test_version_help_and_verbose_anywhere(tree: tuple[Path, dict[str, bytes]], 
     assert "INFO" in err and "DEBUG" not in err  # -v and -q add up: the default INFO
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_status_keeps_name_and_error_readable_at_80_columns_and_follows_in_plain_lines(
     tree: tuple[Path, dict[str, bytes]], mount
 ) -> None:

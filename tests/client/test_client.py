@@ -29,7 +29,7 @@ from boxzipfs.errors import (
     TooManyRequests,
 )
 from boxzipfs.models import ZipDownload, ZipItem, ZipRequest
-from boxzipfs.mount.local_server import LocalServer
+from boxzipfs.server.child import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import expected_members, file_id, write_users, zip_contents
 

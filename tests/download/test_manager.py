@@ -16,7 +16,7 @@ from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.errors import ArchiveIncomplete, QueueTimeout, StreamBroken
 from boxzipfs.models import RequestSpec, ZipItem, ZipRequest
-from boxzipfs.mount.local_server import LocalServer
+from boxzipfs.server.child import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import bearer, expected_members, file_id, zip_contents
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -82,22 +80,6 @@ def test_failure_reaches_every_reader_even_for_bytes_present(tmp_path: Path) -> 
         spool.read(0, 10)
     with pytest.raises(StreamBroken):
         spool.wait_done()
-
-
-def test_zip_trailer_check(tmp_path: Path) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("a.txt", b"hello" * 100)
-        archive.comment = b"a comment"
-    whole = buffer.getvalue()
-    complete = opened(tmp_path / "c.spool")
-    complete.append([whole])
-    assert complete.has_zip_trailer()
-    short = opened(tmp_path / "s.spool")
-    short.append([whole[:-5]])
-    assert not short.has_zip_trailer()
-    empty = opened(tmp_path / "e.spool")
-    assert not empty.has_zip_trailer()
 
 
 def test_discard_deletes_the_file_and_fails_reads(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def test_stat_and_listing_never_start_a_download(
     assert (request / "request.zip").stat().st_mtime_ns > first  # a read now would get a new archive
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_box_429s_show_in_status_and_end_in_eagain_past_the_deadline(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, mount: Mount, tmp_path: Path
 ) -> None:

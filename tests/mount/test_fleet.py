@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.mount.local_server import LocalServer
+from boxzipfs.server.child import LocalServer
 from tests.conftest import StartServer
 from tests.helpers import bearer, boxzipfs, expected_members, zip_contents
 from tests.mount.support import define, folder_items, status
@@ -40,18 +40,26 @@ def make_folder(root: Path) -> None:
 
 @contextlib.contextmanager
 def fleet(
-    count: int, server: LocalServer, redis: RedisServer, tmp_path: Path, *extra: str
+    count: int, server: LocalServer, redis: RedisServer, tmp_path: Path, *extra: str, killed: int = -1
 ) -> Iterator[list[tuple[Path, int, object]]]:
-    """``count`` mounts of one fleet; yields (mountpoint, metrics port, process) for each."""
+    """``count`` mounts of one fleet; yields (mountpoint, metrics port, process) for each
+    (the test kills the daemon of mount number ``killed``)."""
     with contextlib.ExitStack() as stack:
         mounts = []
         for index in range(count):
             port = free_port()
             args = ["--api-url", server.url, "--fleet", "test", "--state-dir", str(tmp_path / f"st{index}"),
+                    "--cache-dir", str(tmp_path / f"cache{index}"),
                     "--metrics-addr", str(port), *extra]  # fmt: skip
             env = {"BOX_ACCESS_TOKEN": server.token, "BOXZIPFS_REDIS_URL": redis.url}
             process = stack.enter_context(
-                mounted(tmp_path / f"m{index}", args, tmp_path / f"log{index}", env)
+                mounted(
+                    tmp_path / f"m{index}",
+                    args,
+                    tmp_path / f"log{index}",
+                    env,
+                    expect_exit=None if index == killed else 0,
+                )
             )
             mounts.append((tmp_path / f"m{index}", port, process))
         yield mounts
@@ -114,13 +122,14 @@ def test_three_mounts_keep_the_accounts_limit_and_meet_no_429(
             assert secret not in scrape and secret not in json.dumps(doc)
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_a_killed_host_loses_its_leases_and_the_others_go_on(
     tmp_path: Path, start_server: StartServer, redis_server: RedisServer
 ) -> None:
     root = tmp_path / "box"
     make_folder(root)
     server = start_server(root, "--throttle", "100000")  # 10 s per download: the leases stay held
-    with fleet(2, server, redis_server, tmp_path, "--lease-seconds", "2") as mounts:
+    with fleet(2, server, redis_server, tmp_path, "--lease-seconds", "2", killed=0) as mounts:
         (doomed, _, process), (survivor, _, _) = mounts
         slow = [
             define(doomed, f"r{i}", {"items": folder_items(root, "data")}) / "request.zip" for i in range(5)
@@ -149,6 +158,11 @@ def test_a_killed_host_loses_its_leases_and_the_others_go_on(
         readers.join(30)
 
 
+@pytest.mark.daemon_log(
+    r"fleet \S+ degraded: Redis unreachable",
+    r"fleet \S+: Redis answers again; rejoined",
+    r"download \S+ failed: ",
+)
 def test_redis_lost_mid_run_then_back(
     tmp_path: Path, start_server: StartServer, redis_server: RedisServer
 ) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from boxzipfs.mount.local_server import LocalServer
 from boxzipfs.mount.paths import mount_key
+from boxzipfs.server.child import LocalServer
 from tests.helpers import boxzipfs, expected_members, zip_contents
 from tests.mount.support import define, folder_items, status
 from tests.mounting import mounted
@@ -174,6 +174,7 @@ def test_background_mount_reports_libfuse_refusing_the_mountpoint(
     assert "not a directory" in one_line(done.stderr)
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_a_spool_that_cannot_be_created_shows_in_status_and_the_log(
     tree: tuple[Path, dict[str, bytes]], tmp_path: Path
 ) -> None:

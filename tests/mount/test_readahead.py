@@ -25,7 +25,17 @@ def test_mount_device_reads_escaped_paths_and_takes_the_last_mount(tmp_path: Pat
 
 
 def test_a_missing_mount_changes_nothing(tmp_path: Path) -> None:
+    """A path that is no mount has no device: no knob of any other device is touched."""
+    knobs = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        knob = tmp_path / line.split()[2] / "read_ahead_kb"
+        knob.parent.mkdir(exist_ok=True)
+        knob.write_text("128\n")
+        knobs.append(knob)
     assert raise_read_ahead(tmp_path / "not-mounted", bdi_root=tmp_path) is False
+    assert {k.read_text() for k in knobs} == {"128\n"}
+    assert raise_read_ahead(Path("/"), bdi_root=tmp_path) is True  # the same knobs do work for a mount
+    assert "1024\n" in {k.read_text() for k in knobs}
 
 
 @pytest.mark.mount

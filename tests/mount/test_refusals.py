@@ -76,6 +76,7 @@ def test_request_json_reads_back_as_written(tree: tuple[Path, dict[str, bytes]],
     assert status(mp / "unicode")["definition_error"] is None
 
 
+@pytest.mark.daemon_log(r"request\.json refused: ")
 def test_a_truncated_json_prefix_is_refused_at_close_and_the_old_definition_stays(
     tree: tuple[Path, dict[str, bytes]], mount: Mount
 ) -> None:

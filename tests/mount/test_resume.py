@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.mount.local_server import LocalServer, start_local_server
+from boxzipfs.server.child import LocalServer, start_local_server
 from tests.helpers import bearer, create, file_id
 from tests.mount.support import define, folder_items, status
 from tests.mounting import mounted
@@ -110,6 +110,7 @@ def test_a_stream_cut_once_is_resumed_byte_exact(world: World, where: str) -> No
     assert world.creates() == before + 2
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_a_cut_on_every_attempt_fails_after_the_bound(world: World) -> None:
     world.faults(cut_after=len(world.reference) // 2)
     before = world.creates()
@@ -120,6 +121,7 @@ def test_a_cut_on_every_attempt_fails_after_the_bound(world: World) -> None:
     assert world.creates() == before + 3
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_resume_false_keeps_a_broken_stream_an_error(world: World) -> None:
     world.faults(cut_after=1000, cut_times=1)
     data, doc = read_request(world, "no-resume", resume=False)
@@ -127,6 +129,7 @@ def test_resume_false_keeps_a_broken_stream_an_error(world: World) -> None:
     assert doc["resumes"] == 0 and doc["phase"] == "failed", doc
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_content_changed_before_the_resume_is_eio_never_spliced(world: World) -> None:
     """The first stream is cut at 1 MB; the resume's create waits out a 429 while the
     first file changes on disk; the new archive differs, so the read fails."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.mount.local_server import start_local_server
+from boxzipfs.server.child import start_local_server
 from tests.helpers import bearer, create, file_id, zip_contents
 from tests.mount.support import define, status
 from tests.mounting import mounted
@@ -85,6 +85,7 @@ def test_a_request_past_the_limits_is_one_archive(
         assert checked.returncode == 0, (tool, checked.stdout[-500:], checked.stderr[-500:])
 
 
+@pytest.mark.daemon_log(r"download \S+ failed: ")
 def test_split_false_keeps_the_refusal(root: Path, tmp_path: Path) -> None:
     with start_local_server(root, ["--max-files", "100"]) as server:
         args = ["--api-url", server.url, "--state-dir", str(tmp_path / "st")]

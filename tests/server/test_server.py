@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxzipfs.mount.local_server import LocalServer
+from boxzipfs.server.child import LocalServer
 from boxzipfs.server.run import bind
 from tests.conftest import StartServer
 from tests.helpers import bearer, create, expected_members, file_id, write_users, zip_contents

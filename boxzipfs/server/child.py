@@ -70,7 +70,8 @@ def start_local_server(
     """Start a server over ``root`` with ``token`` (random if None); returns once it listens."""
     token = token or secrets.token_urlsafe(24)
     child_env = {**os.environ, **(env or {}), "BOXZIPFS_SERVE_TOKENS": token}
-    argv = [sys.executable, "-m", "boxzipfs", "serve", "--root", str(root), "--port", "0"]
+    # -P: the installed package, never a folder named boxzipfs in the current directory.
+    argv = [sys.executable, "-P", "-m", "boxzipfs", "serve", "--root", str(root), "--port", "0"]
     process = subprocess.Popen(
         argv + (extra_args or []),
         stdout=subprocess.PIPE,

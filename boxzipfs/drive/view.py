@@ -1,0 +1,490 @@
+"""The mount's paths in filesystem-neutral terms: look up, list, open, extended attributes.
+
+Layout::
+
+    /NAME/request.json     the definition (write it to define the request)
+    /NAME/request.zip      the archive, streamed from Box when opened
+    /NAME/status.json      live state of NAME's latest download
+    /by-id/folder-ID/...   the same for one Box folder (or file-ID), no definition needed
+    /browse/A/B.pdf        Box by name: folders and files (a file is read out of its own zip)
+    /archives/A.zip        folder A as one archive (its by-id download); /archives/A/ descends
+
+``MountView`` is what the FUSE skin calls, the way ratarmount's ``MountSource``
+offers lookup/list/open under a thin FUSE class: every path is parsed here, every
+decision (what exists, its mode and size, what may be written, how an open file is
+served) is made here, and every refusal is a :class:`~boxzipfs.errors.Refused`
+carrying its errno and the reason to log. Nothing here knows FUSE.
+
+request.zip is served as a non-seekable stream with direct I/O while its size is
+unknown, so readers go to the true end of the archive (and sendfile, which would
+trust st_size, fails over to plain reads); once complete its exact size is
+reported and the page cache may keep it. Browse files have their exact size from
+the folder listing, so they are ordinary cached files.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR, STATUS_XATTR, BoxEntry, BrowseTree
+from boxzipfs.drive.drive import BY_ID, Drive, OpenArchive, RequestKey
+from boxzipfs.drive.errnos import errno_for
+from boxzipfs.drive.names import ARCHIVE_SUFFIX
+from boxzipfs.errors import BoxZipError, Refused
+
+log = logging.getLogger(__name__)
+
+REQUEST_JSON, REQUEST_ZIP, STATUS_JSON = "request.json", "request.zip", "status.json"
+XATTR_MAX = 65536  # the kernel's limit for one xattr value
+
+ONLY_REQUEST_JSON = (
+    "a request directory holds request.json, request.zip and status.json; only request.json "
+    "can be written, in place (cat new.json > request.json, or boxzipfs request add)"
+)
+BY_ID_READ_ONLY = "by-id/ is read-only: define a request directory to choose items"
+BROWSE_READ_ONLY = "browse/ and archives/ mirror Box and are read-only"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a path is: a directory or a file, its permission bits, size and time.
+
+    ``mtime_ns`` None: the time of the mount (directories of the mount's own).
+    """
+
+    is_dir: bool
+    mode: int
+    size: int = 0
+    mtime_ns: int | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a path names: a directory (``leaf`` None) or one of a request's files."""
+
+    kind: str  # "root", "by-id", "request", "browse", "archives"
+    key: RequestKey | None = None
+    leaf: str | None = None
+    parts: tuple[str, ...] = ()  # below browse/ or archives/
+
+    @property
+    def in_box_tree(self) -> bool:
+        return self.kind in (BROWSE, ARCHIVES)
+
+    @property
+    def is_archive(self) -> bool:
+        return self.kind == ARCHIVES and bool(self.parts) and self.parts[-1].endswith(ARCHIVE_SUFFIX)
+
+
+def parse_path(path: str) -> Node:
+    """The node a path names; ``leaf`` may be a name that does not exist (for create's refusal)."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return Node("root")
+    if parts[0] in (BROWSE, ARCHIVES):
+        return Node(parts[0], parts=tuple(parts[1:]))
+    if parts[0] == BY_ID:
+        if len(parts) == 1:
+            return Node("by-id")
+        key = RequestKey(parts[1], by_id=True)
+        rest = parts[2:]
+    else:
+        key = RequestKey(parts[0])
+        rest = parts[1:]
+    if not rest:
+        return Node("request", key)
+    if len(rest) == 1:
+        return Node("request", key, rest[0])
+    raise Refused(errno.ENOENT, "no such file")
+
+
+class OpenFile(Protocol):
+    """An open file of the mount: how the kernel should serve it, its bytes, its attributes."""
+
+    direct_io: bool  # every read comes here (the size may be unknown or the bytes may change)
+    nonseekable: bool  # a stream: sendfile and splice must not trust st_size
+    keep_cache: bool  # the bytes never change: the page cache may keep them across opens
+
+    def entry(self) -> Entry:
+        """The open file's attributes now (fstat on the descriptor)."""
+        ...
+
+    def read(self, offset: int, size: int) -> bytes: ...
+
+    def write(self, data: bytes, offset: int) -> int: ...
+
+    def truncate(self, length: int) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _ReadOnly:
+    direct_io = False
+    nonseekable = False
+    keep_cache = False
+
+    def write(self, data: bytes, offset: int) -> int:
+        raise Refused(errno.EBADF, "the file is open for reading only")
+
+    def truncate(self, length: int) -> None:
+        raise Refused(errno.EBADF, "the file is open for reading only")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Snapshot(_ReadOnly):
+    """Bytes fixed at open (status.json, a definition read back, an empty Box file)."""
+
+    direct_io = True
+
+    def __init__(
+        self, data: bytes, mode: int = 0o444, mtime_ns: int | None = None, live_time: bool = False
+    ) -> None:
+        self.data = data
+        self._mode = mode
+        self._mtime_ns = mtime_ns
+        self._live_time = live_time  # status.json: its time is always now
+
+    def entry(self) -> Entry:
+        mtime_ns = time.time_ns() if self._live_time else self._mtime_ns
+        return Entry(False, self._mode, len(self.data), mtime_ns)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self.data[offset : offset + size]
+
+
+class ArchiveFile(_ReadOnly):
+    """An archive (or a browse file unpacked from its own archive) read from its download."""
+
+    def __init__(self, archive: OpenArchive, fixed: Entry | None = None) -> None:
+        self._archive = archive
+        self._fixed = fixed  # a browse file: its size and time are the listing's
+        streaming = fixed is None and not archive.complete
+        self.direct_io = streaming
+        # While the size is unknown the file is a stream: without this, sendfile and
+        # splice (shutil.copyfile) trust st_size 0 and copy nothing, silently.
+        self.nonseekable = streaming
+        # Complete bytes never change: the page cache may serve re-reads with no daemon
+        # work. A newer archive under this path has a new mtime and size, which
+        # libfuse3's auto_inval_data turns into an invalidation at the next getattr.
+        self.keep_cache = not streaming
+
+    def entry(self) -> Entry:
+        if self._fixed is not None:
+            return self._fixed
+        size, mtime_ns = self._archive.attributes()
+        return Entry(False, 0o444, size, mtime_ns)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return self._archive.read(offset, size)
+
+    def close(self) -> None:
+        self._archive.close()
+
+
+class DefinitionWriter:
+    """request.json open for writing: bytes are checked as they come (a refusal reaches the
+    writing program at write), and stored whole at flush (errors at release are never seen)."""
+
+    direct_io = True
+    nonseekable = False
+    keep_cache = False
+
+    def __init__(self, drive: Drive, name: str, data: bytes = b"", dirty: bool = False) -> None:
+        self._drive = drive
+        self.name = name
+        self.data = bytearray(data)
+        self.dirty = dirty
+        self.refused = 0  # the errno every later write and the close report
+
+    def entry(self) -> Entry:
+        return Entry(False, 0o644, len(self.data))
+
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(self.data[offset : offset + size])
+
+    def write(self, data: bytes, offset: int) -> int:
+        if self.refused:
+            raise Refused(self.refused, "request.json was already refused")
+        end = offset + len(data)
+        if end > len(self.data):
+            self.data.extend(b"\0" * (end - len(self.data)))
+        self.data[offset:end] = data
+        self.dirty = True
+        self._check_partial()
+        return len(data)
+
+    def truncate(self, length: int) -> None:
+        del self.data[length:]
+        self.data.extend(b"\0" * (length - len(self.data)))
+        self.dirty = True
+        self._check_partial()
+
+    def _check_partial(self) -> None:
+        try:
+            self._drive.check_partial_definition(self.name, bytes(self.data))
+        except BoxZipError as exc:
+            self.refused = errno_for(exc)
+            self.dirty = False
+            self.data = bytearray()
+            raise
+
+    def flush(self) -> None:
+        if self.refused:
+            raise Refused(self.refused, "request.json was refused")
+        if self.dirty and self.data:  # empty: maybe a close of a dup'ed fd before the write
+            self.dirty = False
+            try:
+                self._drive.save_definition(self.name, bytes(self.data))
+            except BoxZipError as exc:
+                self.refused = errno_for(exc)
+                raise
+
+    def close(self) -> None:
+        if self.dirty and not self.data:
+            self._drive.note_emptied(self.name)
+
+
+class MountView:
+    """The mount's tree over a :class:`Drive`: every path-level decision, no FUSE."""
+
+    def __init__(self, drive: Drive) -> None:
+        self.drive = drive
+
+    # -- looking up and listing ------------------------------------------------------
+
+    def _browse(self) -> BrowseTree:
+        if self.drive.browse is None:
+            raise Refused(errno.ENOENT, "this mount has no browse tree")
+        return self.drive.browse
+
+    def _box_entry(self, node: Node) -> BoxEntry:
+        if node.kind == BROWSE:
+            return self._browse().resolve(list(node.parts))
+        return self._browse().resolve_archives(list(node.parts))
+
+    def _leaves(self, key: RequestKey) -> list[str]:
+        if self.drive.spec(key) is None:
+            return [STATUS_JSON]
+        return [REQUEST_JSON, REQUEST_ZIP, STATUS_JSON]
+
+    def _request_node(self, path: str) -> Node:
+        """A node inside a request directory that exists (ENOENT otherwise)."""
+        node = parse_path(path)
+        if node.key is None or not self.drive.exists(node.key):
+            raise Refused(errno.ENOENT, "no such request")
+        return node
+
+    def lookup(self, path: str) -> Entry:
+        """The entry at ``path``; ENOENT if there is none. A stat never starts a download
+        (except of a request that asks to wait for its size) nor waits for one."""
+        node = parse_path(path)
+        if node.kind in ("root", "by-id"):
+            return Entry(True, 0o755)
+        if node.in_box_tree:
+            entry = self._box_entry(node)
+            if node.is_archive:
+                size, mtime_ns = self.drive.archive_attributes(self.drive.folder_key(entry), may_wait=False)
+                return Entry(False, 0o444, size, mtime_ns)
+            if entry.kind == "folder":
+                return Entry(True, 0o555, 0, entry.mtime_ns)
+            return Entry(False, 0o444, entry.size or 0, entry.mtime_ns)
+        node = self._request_node(path)
+        assert node.key is not None
+        if node.leaf is None:
+            return Entry(True, 0o555 if node.key.by_id else 0o755)
+        if node.leaf not in self._leaves(node.key):
+            raise Refused(errno.ENOENT, "no such file")
+        if node.leaf == REQUEST_JSON:
+            data, written_ns = self.drive.definition_file(node.key)
+            return Entry(False, 0o444 if node.key.by_id else 0o644, len(data), written_ns)
+        if node.leaf == STATUS_JSON:
+            return Entry(False, 0o444, len(self.drive.status(node.key, poll=False)), time.time_ns())
+        size, mtime_ns = self.drive.archive_attributes(node.key)
+        return Entry(False, 0o444, size, mtime_ns)
+
+    def listdir(self, path: str) -> list[str]:
+        """The names in the directory at ``path``."""
+        node = parse_path(path)
+        if node.kind == "root":
+            trees = [BROWSE, ARCHIVES] if self.drive.browse is not None else []
+            return [BY_ID, *trees, *self.drive.request_names()]
+        if node.kind == "by-id":
+            return self.drive.by_id_names()
+        if node.in_box_tree:
+            entry = self._box_entry(node)
+            if node.is_archive or entry.kind != "folder":
+                raise Refused(errno.ENOTDIR, "not a folder")
+            listing = self._browse().listing(entry.id)
+            if node.kind == BROWSE:
+                return list(listing.files)
+            return [*listing.dirs, *listing.archives]
+        if node.leaf is not None:
+            raise Refused(errno.ENOTDIR, "not a directory")
+        node = self._request_node(path)
+        assert node.key is not None
+        return self._leaves(node.key)
+
+    # -- directories --------------------------------------------------------------
+
+    def _writable(self, path: str, reserved: str) -> Node:
+        """A path in the mount's own tree of requests (browse/, archives/, by-id/ are read-only)."""
+        node = parse_path(path)
+        if node.in_box_tree:
+            raise Refused(errno.EROFS, BROWSE_READ_ONLY)
+        if node.kind != "request" or node.key is None:
+            raise Refused(errno.EPERM, reserved)
+        if node.key.by_id:
+            raise Refused(errno.EROFS, BY_ID_READ_ONLY)
+        return node
+
+    def mkdir(self, path: str) -> None:
+        node = self._writable(path, "that name is reserved")
+        if node.leaf is not None:
+            raise Refused(errno.EPERM, ONLY_REQUEST_JSON)
+        assert node.key is not None
+        self.drive.make(node.key.name)
+
+    def rmdir(self, path: str) -> None:
+        node = self._writable(path, "only request directories can be removed")
+        if node.leaf is not None:
+            raise Refused(errno.ENOTDIR, "not a directory")
+        assert node.key is not None
+        self.drive.remove(node.key.name)
+
+    # -- files ------------------------------------------------------------------------
+
+    def create(self, path: str) -> OpenFile:
+        """A new request.json, open for writing; anything else is refused with the reason."""
+        node = self._writable(path, "that name is reserved")
+        assert node.key is not None
+        if node.leaf is None:
+            if self.drive.exists(node.key):
+                raise Refused(errno.EISDIR, "a request directory")
+            raise Refused(
+                errno.EPERM, "files cannot be created at the top: mkdir NAME, then write NAME/request.json"
+            )
+        if not self.drive.exists(node.key):
+            raise Refused(errno.ENOENT, "no such request")
+        if node.leaf in (REQUEST_ZIP, STATUS_JSON):
+            raise Refused(errno.EACCES, f"{node.leaf} is read-only")
+        if node.leaf != REQUEST_JSON:
+            raise Refused(errno.EPERM, ONLY_REQUEST_JSON)
+        return DefinitionWriter(self.drive, node.key.name, dirty=True)
+
+    def open(self, path: str, writing: bool, truncate: bool) -> OpenFile:
+        """Open for reading (an archive joins or starts its download and returns once bytes
+        can flow, or raises why not) or, request.json only, for writing."""
+        node = parse_path(path)
+        if node.in_box_tree:
+            if writing:
+                raise Refused(errno.EROFS, BROWSE_READ_ONLY)
+            return self._open_box(path, node)
+        if node.leaf is None:
+            raise Refused(errno.EISDIR, "a directory")
+        node = self._request_node(path)
+        key, leaf = node.key, node.leaf
+        assert key is not None and leaf is not None
+        if leaf not in self._leaves(key):
+            raise Refused(errno.ENOENT, "no such file")
+        if writing and key.by_id:
+            raise Refused(errno.EROFS, BY_ID_READ_ONLY)
+        if writing and leaf != REQUEST_JSON:
+            raise Refused(errno.EACCES, f"{leaf} is read-only")
+        if leaf == REQUEST_JSON:
+            current, mtime_ns = self.drive.definition_file(key)
+            if writing:
+                return DefinitionWriter(self.drive, key.name, b"" if truncate else current, truncate)
+            return Snapshot(current, 0o444 if key.by_id else 0o644, mtime_ns)
+        if leaf == STATUS_JSON:
+            return Snapshot(self.drive.status(key), live_time=True)
+        return ArchiveFile(self.drive.open_archive(key))
+
+    def _open_box(self, path: str, node: Node) -> OpenFile:
+        """A browse file (unpacked from its own zip) or a folder's archive."""
+        entry = self._box_entry(node)
+        if node.is_archive:
+            return ArchiveFile(self.drive.open_archive(self.drive.folder_key(entry)))
+        if node.kind == ARCHIVES or entry.kind == "folder":
+            raise Refused(errno.EISDIR, "a folder")
+        # The size is exact (the listing's): an ordinary file the page cache may keep; a
+        # changed file has a new mtime, which auto_inval_data turns into an invalidation.
+        fixed = Entry(False, 0o444, entry.size or 0, entry.mtime_ns)
+        if entry.size == 0:
+            empty = Snapshot(b"")
+            empty.keep_cache, empty.direct_io = True, False
+            return empty
+        return ArchiveFile(self.drive.open_file(entry, path.lstrip("/")), fixed)
+
+    def truncate(self, path: str) -> None:
+        """A truncate by path (no open handle) would replace the definition with nothing,
+        which is never valid: it is refused and the definition kept."""
+        node = parse_path(path)
+        if node.in_box_tree:
+            raise Refused(errno.EROFS, BROWSE_READ_ONLY)
+        if node.leaf is None:
+            raise Refused(errno.EISDIR, "a directory")
+        node = self._request_node(path)
+        assert node.key is not None
+        if node.key.by_id:
+            raise Refused(errno.EROFS, BY_ID_READ_ONLY)
+        if node.leaf != REQUEST_JSON:
+            raise Refused(errno.EACCES, f"{node.leaf} is read-only")
+        raise Refused(errno.EINVAL, "request.json cannot be emptied; write the new definition instead")
+
+    def touch(self, path: str) -> None:
+        """utimens: accepted on files that exist (editors and cp -p set times), changing nothing."""
+        node = parse_path(path)
+        if node.in_box_tree:
+            raise Refused(errno.EROFS, BROWSE_READ_ONLY)
+        if node.leaf is None:
+            raise Refused(errno.EISDIR, "a directory")
+        self._request_node(path)
+
+    # -- extended attributes ----------------------------------------------------------
+
+    def _status_of(self, path: str) -> bytes | None:
+        """The live status of the archive or browse file at ``path``; None for anything else."""
+        node = parse_path(path)
+        if node.kind == BROWSE and node.parts:
+            entry = self._box_entry(node)
+            return None if entry.kind == "folder" else self.drive.file_status(entry, path.lstrip("/"))
+        if node.is_archive:
+            return self.drive.status(self.drive.folder_key(self._box_entry(node)))
+        key = node.key
+        if node.kind == "request" and key is not None and node.leaf == REQUEST_ZIP and self.drive.exists(key):
+            return self.drive.status(key) if node.leaf in self._leaves(key) else None
+        return None
+
+    def _browse_downloads(self) -> bytes:
+        """The status of the browse files read lately, newest last, within an xattr's 64 KiB."""
+        docs = self.drive.browse_statuses()
+        while True:
+            data = json.dumps(docs).encode()
+            if len(data) <= XATTR_MAX or not docs:
+                return data
+            docs = docs[1:]
+
+    def getxattr(self, path: str, name: str) -> bytes:
+        if name == DOWNLOADS_XATTR and path == f"/{BROWSE}" and self.drive.browse is not None:
+            return self._browse_downloads()
+        status = self._status_of(path) if name == STATUS_XATTR else None
+        if status is None:
+            raise Refused(errno.ENODATA, "no such attribute")
+        return status
+
+    def listxattr(self, path: str) -> list[str]:
+        if path == f"/{BROWSE}" and self.drive.browse is not None:
+            return [DOWNLOADS_XATTR]
+        return [STATUS_XATTR] if self._status_of(path) is not None else []
