@@ -89,7 +89,10 @@ def world(*server_args: str, sizes: tuple[int, ...] = (300_000, 1_200_000, 2_500
 
 
 @contextlib.contextmanager
-def mount(w: World, api_url: str, tag: str, *args: str) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+def mount(
+    w: World, api_url: str, tag: str, *args: str, killed: bool = False
+) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A mount for a scenario (``killed``: the scenario kills the daemon itself)."""
     mnt = w.work / f"mnt-{tag}"
     base = [
         "--api-url",
@@ -100,7 +103,10 @@ def mount(w: World, api_url: str, tag: str, *args: str) -> Iterator[tuple[Path, 
         str(w.work / f"c-{tag}"),
     ]
     env = {"BOX_ACCESS_TOKEN": w.server.token, **DEV_ENV}
-    with mounted(mnt, [*base, *args], w.work / f"log-{tag}", env, allow=FAULTS_LOGGED) as process:
+    exit_status = None if killed else 0
+    with mounted(
+        mnt, [*base, *args], w.work / f"log-{tag}", env, allow=FAULTS_LOGGED, expect_exit=exit_status
+    ) as process:
         yield mnt, process
 
 
@@ -261,7 +267,7 @@ def r4_crash(count: int) -> Result:
         remounted = intact = 0
         leftovers = 0
         for round_ in range(count):
-            with mount(w, w.server.url, "r4") as (mnt, process):
+            with mount(w, w.server.url, "r4", killed=True) as (mnt, process):
                 request = define(mnt, f"k{round_}", {"items": [{"type": "folder", "id": w.folder_id(2)}]})
                 outcome: list[bytes | OSError] = []
                 reader = threading.Thread(
