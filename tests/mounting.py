@@ -46,11 +46,13 @@ def mounted(
     timeout: float = 20.0,
     allow: Sequence[str] = (),
     expect_exit: int | None = 0,
+    wrap: Sequence[str] = (),
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Mount, yield the daemon, then unmount and check the daemon's end (``expect_exit``
-    None: the test ends the daemon itself, so any status and a dead mount to clear go)."""
+    None: the test ends the daemon itself, so any status and a dead mount to clear go;
+    ``wrap``: a command the daemon runs under, such as ``prlimit``)."""
     mountpoint.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "boxzipfs", "mount", str(mountpoint), "--foreground", "-v", *args]
+    argv = [*wrap, sys.executable, "-m", "boxzipfs", "mount", str(mountpoint), "--foreground", "-v", *args]
     start = log.stat().st_size if log.exists() else 0
     with log.open("ab") as log_file:
         process = subprocess.Popen(

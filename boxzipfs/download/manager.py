@@ -106,9 +106,11 @@ class DownloadManager:
             tracked = self._tracked[current]
             tracked.readers += 1
             tracked.left_at = None
+            current.spool.attach()
             return current
 
     def release(self, download: ArchiveDownload) -> None:
+        download.spool.detach()
         with self._locked():
             tracked = self._tracked.get(download)
             if tracked is not None:

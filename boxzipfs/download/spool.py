@@ -7,6 +7,10 @@ past the end of a complete spool returns ``b""``; once failed, every read raises
 the failure, so no reader can mistake a truncated archive for a complete one.
 Memory use is independent of the archive's size: bytes go straight to the file.
 
+Descriptors follow use, not age: the file is open while its writer writes or a
+reader holds it (``attach``/``detach``), and closed otherwise, so a mount that
+keeps thousands of spools for reuse holds only the descriptors of what is read now.
+
 A spool is written over in place when a SpoolPool hands it an old spool's file:
 on these VMs pages already in the page cache cost a tenth of fresh ones.
 """
@@ -32,13 +36,16 @@ class Spool:
         self.path = path
         self._recycle = recycle
         self._fd = -1
-        # Guards _fd, _length, _complete, _error, _closed and _inflight; readers wait on it.
+        # Guards every attribute below; readers wait on it.
         self._cond = threading.Condition()
         self._length = 0
         self._complete = False
         self._error: BoxZipError | None = None
         self._closed = False
         self._inflight = 0
+        self._created = False  # the file exists (discard must recycle or delete it)
+        self._writing = False  # the writer holds the descriptor
+        self._readers = 0  # readers that hold it (attach/detach)
 
     def open(self) -> None:
         """Create the file, or write over one left there to reuse; SpoolError (DiskFull) says
@@ -53,6 +60,33 @@ class Spool:
                 self.path.unlink(missing_ok=True)
                 return
             self._fd = fd
+            self._created = self._writing = True
+
+    def attach(self) -> None:
+        """A reader comes: the descriptor stays open until it detaches."""
+        with self._cond:
+            self._readers += 1
+
+    def detach(self) -> None:
+        """A reader leaves: the descriptor closes once nobody uses it."""
+        with self._cond:
+            self._readers -= 1
+            self._close_unused()
+
+    def _close_unused(self) -> None:
+        """Close the descriptor if no writer, reader or read in flight needs it (lock held)."""
+        if self._fd >= 0 and not self._writing and self._readers <= 0 and self._inflight == 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _reopen(self) -> int:
+        """The descriptor for a read of a finished spool, opened again if it was closed."""
+        if self._fd < 0:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise spool_error("cannot reopen the spool", exc) from None
+        return self._fd
 
     @property
     def length(self) -> int:
@@ -95,6 +129,8 @@ class Spool:
                 with contextlib.suppress(OSError):  # a reused file's old tail; never read anyway
                     os.ftruncate(self._fd, self._length)
             self._complete = True
+            self._writing = False
+            self._close_unused()
             self._cond.notify_all()
 
     def fail(self, error: BoxZipError) -> None:
@@ -102,6 +138,8 @@ class Spool:
         with self._cond:
             if self._error is None and not self._complete:
                 self._error = error
+            self._writing = False
+            self._close_unused()
             self._cond.notify_all()
 
     def read(self, offset: int, size: int, timeout: float | None = None) -> bytes:
@@ -121,12 +159,14 @@ class Spool:
             available = min(end, self._length) - offset
             if available <= 0:
                 return b""
+            fd = self._reopen()
             self._inflight += 1
         try:
-            return os.pread(self._fd, available, offset)
+            return os.pread(fd, available, offset)
         finally:
             with self._cond:
                 self._inflight -= 1
+                self._close_unused()
                 self._cond.notify_all()
 
     def wait_done(self, timeout: float | None = None) -> int:
@@ -162,8 +202,10 @@ class Spool:
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._inflight == 0)
             fd, self._fd = self._fd, -1
+            created = self._created
         if fd >= 0:
             os.close(fd)
+        if created:
             if self._recycle is not None and reusable:
                 self._recycle(self.path)
             else:

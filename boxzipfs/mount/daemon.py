@@ -41,6 +41,7 @@ from boxzipfs.errors import (
     Unauthorized,
 )
 from boxzipfs.mount import readiness
+from boxzipfs.mount.limits import raise_open_files_limit
 from boxzipfs.mount.memory import tune_malloc
 from boxzipfs.mount.ownership import DirectoryLock
 from boxzipfs.mount.paths import cache_dir_for, state_dir_for
@@ -128,6 +129,7 @@ def _serve(
     from boxzipfs.mount.readahead import raise_read_ahead
 
     tune_malloc()
+    raise_open_files_limit()
     state_dir = state_dir_for(settings.state_dir, mountpoint)
     cache_dir = cache_dir_for(settings.cache_dir, mountpoint)
     with contextlib.ExitStack() as stack:

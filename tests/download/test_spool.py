@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -141,3 +142,26 @@ def test_only_complete_spools_are_kept_for_reuse(tmp_path: Path) -> None:
     broken.fail(StreamBroken("cut"))
     broken.discard()
     assert pool.bytes == 0 and not list(tmp_path.iterdir())
+
+
+def test_a_finished_spool_holds_a_descriptor_only_while_a_reader_does(tmp_path: Path) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    spools = [opened(tmp_path / f"{n}.spool") for n in range(50)]
+    assert open_fds() == before + 50  # each writer holds its file
+    for spool in spools:
+        spool.append([b"abc"])
+        spool.finish()
+    assert open_fds() == before  # kept for reuse, but no descriptor each
+    assert spools[0].read(0, 3) == b"abc"  # opened again for the read, closed after it
+    assert open_fds() == before
+    spools[1].attach()
+    assert spools[1].read(1, 2) == b"bc"
+    assert open_fds() == before + 1  # a reader's file stays open between its reads
+    spools[1].detach()
+    assert open_fds() == before
+    for spool in spools:
+        spool.discard()
+    assert not list(tmp_path.glob("*.spool"))  # discarded files go, though none was open
