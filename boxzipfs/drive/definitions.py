@@ -57,6 +57,16 @@ class DefinitionStore:
         with self._lock:
             shutil.rmtree(self.root / name)
 
+    def clear(self, name: str) -> bool:
+        """Remove the definition and keep the directory; False if there was none."""
+        with self._lock:
+            self._parsed.pop(name, None)
+            try:
+                (self.root / name / "request.json").unlink()
+            except FileNotFoundError:
+                return False
+            return True
+
     def get(self, name: str) -> RequestSpec | None:
         """The stored definition, or None if the directory has none yet (or is gone).
 

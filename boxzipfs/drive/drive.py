@@ -129,6 +129,13 @@ class Drive:
         with self._lock:
             self._definition_errors.pop(name, None)
 
+    def undefine(self, name: str) -> None:
+        """``rm request.json``: the request stays, without a definition, until one is written
+        (install removes the file it replaces). Readers of its archive keep their download."""
+        if not self.store.clear(name):
+            raise Refused(errno.ENOENT, "no request.json to remove")
+        log.info("request %s: request.json removed; the request has no definition until one is written", name)
+
     # -- definitions ------------------------------------------------------------------
 
     def spec(self, key: RequestKey) -> RequestSpec | None:

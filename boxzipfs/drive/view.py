@@ -27,7 +27,9 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +37,7 @@ from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR, STATUS_XATT
 from boxzipfs.drive.drive import BY_ID, Drive, OpenArchive, RequestKey
 from boxzipfs.drive.errnos import errno_for
 from boxzipfs.drive.names import ARCHIVE_SUFFIX
+from boxzipfs.drive.scratch import Scratch, ScratchFiles
 from boxzipfs.errors import BoxZipError, Refused
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,7 @@ XATTR_MAX = 65536  # the kernel's limit for one xattr value
 
 ONLY_REQUEST_JSON = (
     "a request directory holds request.json, request.zip and status.json; only request.json "
-    "can be written, in place (cat new.json > request.json, or boxzipfs request add)"
+    "can be written (in place, or a temporary file renamed over it)"
 )
 BY_ID_READ_ONLY = "by-id/ is read-only: define a request directory to choose items"
 BROWSE_READ_ONLY = "browse/ and archives/ mirror Box and are read-only"
@@ -201,12 +204,20 @@ class DefinitionWriter:
     nonseekable = False
     keep_cache = False
 
-    def __init__(self, drive: Drive, name: str, data: bytes = b"", dirty: bool = False) -> None:
+    def __init__(
+        self,
+        drive: Drive,
+        name: str,
+        data: bytes = b"",
+        dirty: bool = False,
+        on_close: Callable[[DefinitionWriter], None] | None = None,
+    ) -> None:
         self._drive = drive
         self.name = name
         self.data = bytearray(data)
         self.dirty = dirty
         self.refused = 0  # the errno every later write and the close report
+        self._on_close = on_close
 
     def entry(self) -> Entry:
         return Entry(False, 0o644, len(self.data))
@@ -252,15 +263,70 @@ class DefinitionWriter:
                 raise
 
     def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close(self)
         if self.dirty and not self.data:
             self._drive.note_emptied(self.name)
+
+
+class ScratchFile:
+    """A scratch file open (see :mod:`boxzipfs.drive.scratch`)."""
+
+    direct_io = True
+    nonseekable = False
+    keep_cache = False
+
+    def __init__(self, scratch: Scratch) -> None:
+        self._scratch = scratch
+
+    def entry(self) -> Entry:
+        return Entry(False, 0o644, len(self._scratch.data), self._scratch.mtime_ns)
+
+    def read(self, offset: int, size: int) -> bytes:
+        return bytes(self._scratch.data[offset : offset + size])
+
+    def write(self, data: bytes, offset: int) -> int:
+        return self._scratch.write(data, offset)
+
+    def truncate(self, length: int) -> None:
+        self._scratch.truncate(length)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class MountView:
     """The mount's tree over a :class:`Drive`: every path-level decision, no FUSE."""
 
-    def __init__(self, drive: Drive) -> None:
+    def __init__(self, drive: Drive, owner: tuple[int, int] = (-1, -1)) -> None:
         self.drive = drive
+        self.owner = owner  # (uid, gid) every file shows; chown to it changes nothing
+        self.scratch = ScratchFiles()
+        self._lock = threading.Lock()  # guards _writers
+        # request.json files being written (created and not yet stored): a lookup sees them
+        self._writers: dict[str, list[DefinitionWriter]] = {}
+
+    def _writer(self, name: str) -> DefinitionWriter | None:
+        with self._lock:
+            writers = self._writers.get(name)
+            return writers[-1] if writers else None
+
+    def _new_writer(self, name: str, data: bytes, dirty: bool) -> DefinitionWriter:
+        writer = DefinitionWriter(self.drive, name, data, dirty, self._writer_closed)
+        with self._lock:
+            self._writers.setdefault(name, []).append(writer)
+        return writer
+
+    def _writer_closed(self, writer: DefinitionWriter) -> None:
+        with self._lock:
+            writers = self._writers.get(writer.name, [])
+            if writer in writers:
+                writers.remove(writer)
+            if not writers:
+                self._writers.pop(writer.name, None)
 
     # -- looking up and listing ------------------------------------------------------
 
@@ -304,8 +370,15 @@ class MountView:
         assert node.key is not None
         if node.leaf is None:
             return Entry(True, 0o555 if node.key.by_id else 0o755)
-        if node.leaf not in self._leaves(node.key):
-            raise Refused(errno.ENOENT, "no such file")
+        leaves = self._leaves(node.key)
+        if node.leaf not in leaves:
+            pending = self._writer(node.key.name) if node.leaf == REQUEST_JSON else None
+            if pending is not None:  # created, not yet written: cp's fstat must see it
+                return pending.entry()
+            scratch = None if node.key.by_id else self.scratch.get(node.key.name, node.leaf)
+            if scratch is None:
+                raise Refused(errno.ENOENT, "no such file")
+            return Entry(False, 0o644, len(scratch.data), scratch.mtime_ns)
         if node.leaf == REQUEST_JSON:
             data, written_ns = self.drive.definition_file(node.key)
             return Entry(False, 0o444 if node.key.by_id else 0o644, len(data), written_ns)
@@ -334,7 +407,10 @@ class MountView:
             raise Refused(errno.ENOTDIR, "not a directory")
         node = self._request_node(path)
         assert node.key is not None
-        return self._leaves(node.key)
+        names = self._leaves(node.key)
+        if REQUEST_JSON not in names and self._writer(node.key.name) is not None:
+            names.insert(0, REQUEST_JSON)
+        return names + ([] if node.key.by_id else self.scratch.names(node.key.name))
 
     # -- directories --------------------------------------------------------------
 
@@ -362,6 +438,7 @@ class MountView:
             raise Refused(errno.ENOTDIR, "not a directory")
         assert node.key is not None
         self.drive.remove(node.key.name)
+        self.scratch.forget(node.key.name)
 
     # -- files ------------------------------------------------------------------------
 
@@ -379,9 +456,9 @@ class MountView:
             raise Refused(errno.ENOENT, "no such request")
         if node.leaf in (REQUEST_ZIP, STATUS_JSON):
             raise Refused(errno.EACCES, f"{node.leaf} is read-only")
-        if node.leaf != REQUEST_JSON:
-            raise Refused(errno.EPERM, ONLY_REQUEST_JSON)
-        return DefinitionWriter(self.drive, node.key.name, dirty=True)
+        if node.leaf != REQUEST_JSON:  # the temporary file of a write-then-rename
+            return ScratchFile(self.scratch.create(node.key.name, node.leaf))
+        return self._new_writer(node.key.name, b"", dirty=True)
 
     def open(self, path: str, writing: bool, truncate: bool) -> OpenFile:
         """Open for reading (an archive joins or starts its download and returns once bytes
@@ -397,7 +474,12 @@ class MountView:
         key, leaf = node.key, node.leaf
         assert key is not None and leaf is not None
         if leaf not in self._leaves(key):
-            raise Refused(errno.ENOENT, "no such file")
+            scratch = None if key.by_id else self.scratch.get(key.name, leaf)
+            if scratch is None:
+                raise Refused(errno.ENOENT, "no such file")
+            if truncate:
+                scratch.truncate(0)
+            return ScratchFile(scratch)
         if writing and key.by_id:
             raise Refused(errno.EROFS, BY_ID_READ_ONLY)
         if writing and leaf != REQUEST_JSON:
@@ -405,7 +487,7 @@ class MountView:
         if leaf == REQUEST_JSON:
             current, mtime_ns = self.drive.definition_file(key)
             if writing:
-                return DefinitionWriter(self.drive, key.name, b"" if truncate else current, truncate)
+                return self._new_writer(key.name, b"" if truncate else current, truncate)
             return Snapshot(current, 0o444 if key.by_id else 0o644, mtime_ns)
         if leaf == STATUS_JSON:
             return Snapshot(self.drive.status(key), live_time=True)
@@ -427,18 +509,22 @@ class MountView:
             return empty
         return ArchiveFile(self.drive.open_file(entry, path.lstrip("/")), fixed)
 
-    def truncate(self, path: str) -> None:
-        """A truncate by path (no open handle) would replace the definition with nothing,
-        which is never valid: it is refused and the definition kept."""
+    def truncate(self, path: str, length: int) -> None:
+        """A truncate by path (no open handle) of a scratch file; of request.json it would
+        replace the definition with nothing, which is never valid: refused, the definition kept."""
         node = parse_path(path)
         if node.in_box_tree:
             raise Refused(errno.EROFS, BROWSE_READ_ONLY)
         if node.leaf is None:
             raise Refused(errno.EISDIR, "a directory")
         node = self._request_node(path)
-        assert node.key is not None
+        assert node.key is not None and node.leaf is not None
         if node.key.by_id:
             raise Refused(errno.EROFS, BY_ID_READ_ONLY)
+        scratch = self.scratch.get(node.key.name, node.leaf)
+        if scratch is not None:
+            scratch.truncate(length)
+            return
         if node.leaf != REQUEST_JSON:
             raise Refused(errno.EACCES, f"{node.leaf} is read-only")
         raise Refused(errno.EINVAL, "request.json cannot be emptied; write the new definition instead")
@@ -450,7 +536,61 @@ class MountView:
             raise Refused(errno.EROFS, BROWSE_READ_ONLY)
         if node.leaf is None:
             raise Refused(errno.EISDIR, "a directory")
-        self._request_node(path)
+        self.lookup(path)
+
+    def _own_file(self, path: str) -> Node:
+        """request.json or a scratch file of a request directory, which exists."""
+        node = self._writable(path, "only files in request directories can change")
+        if node.leaf is None or node.leaf in (REQUEST_ZIP, STATUS_JSON):
+            raise Refused(errno.EPERM, "modes and owners are fixed")
+        self.lookup(path)
+        return node
+
+    def chmod(self, path: str) -> None:
+        """Accepted on request.json and scratch files, changing nothing (shutil.copy, install
+        and rsync set the mode of what they write); every other file's mode is fixed."""
+        self._own_file(path)
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        """To the owner every file shows (install and cp -p as root do it): nothing changes."""
+        self._own_file(path)
+        if uid not in (-1, self.owner[0]) or gid not in (-1, self.owner[1]):
+            raise Refused(errno.EPERM, "owners are fixed")
+
+    def unlink(self, path: str) -> None:
+        """A scratch file goes; request.json goes as a file does (the request stays, undefined,
+        until a new one is written: install replaces a file that way); a request goes with its
+        directory (rmdir)."""
+        node = self._writable(path, "rmdir a request directory to remove the request")
+        assert node.key is not None
+        if node.leaf is not None and self.scratch.get(node.key.name, node.leaf) is not None:
+            self.scratch.remove(node.key.name, node.leaf)
+            return
+        if node.leaf == REQUEST_JSON and self.drive.exists(node.key):
+            self.drive.undefine(node.key.name)
+            return
+        if node.leaf in (REQUEST_ZIP, STATUS_JSON):
+            raise Refused(errno.EACCES, f"{node.leaf} is read-only: rmdir the request directory to remove it")
+        raise Refused(errno.ENOENT, "no such file")
+
+    def rename(self, old: str, new: str) -> None:
+        """A scratch file renamed over request.json replaces the definition at once (validated
+        first: a bad one is refused and both files stay as they were), or takes another name."""
+        source = self._writable(old, "renaming is not supported")
+        target = self._writable(new, "renaming is not supported")
+        assert source.key is not None and target.key is not None
+        if source.leaf is None or target.leaf is None or source.key != target.key:
+            raise Refused(errno.EPERM, "only files within one request directory can be renamed")
+        scratch = self.scratch.get(source.key.name, source.leaf)
+        if scratch is None:
+            raise Refused(errno.EPERM, "request.json is written in place or replaced, never renamed away")
+        if target.leaf in (REQUEST_ZIP, STATUS_JSON):
+            raise Refused(errno.EACCES, f"{target.leaf} is read-only")
+        if target.leaf == REQUEST_JSON:
+            self.drive.save_definition(source.key.name, bytes(scratch.data))
+            self.scratch.remove(source.key.name, source.leaf)
+            return
+        self.scratch.rename(source.key.name, source.leaf, target.leaf)
 
     # -- extended attributes ----------------------------------------------------------
 

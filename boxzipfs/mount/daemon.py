@@ -181,7 +181,7 @@ def _serve(
             _serve_metrics(settings.metrics_addr, manager, fleet)
         browse = BrowseTree(client.list_folder, settings.list_ttl)
         operations = BoxZipOperations(
-            MountView(Drive(store, manager, settings.wait_for_size, browse)),
+            MountView(Drive(store, manager, settings.wait_for_size, browse), (os.getuid(), os.getgid())),
             on_mounted=notifier.ready,
             on_first_request=lambda: raise_read_ahead(mountpoint),
         )

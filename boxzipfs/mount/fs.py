@@ -156,7 +156,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
     def truncate(self, path: str, length: int, fh: Any = None) -> None:
         handle = self._handles.get(fh.fh) if fh else None
         if handle is None:
-            self.view.truncate(path)
+            self.view.truncate(path, length)
         else:
             handle.truncate(length)
 
@@ -179,19 +179,19 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
     def utimens(self, path: str, times: Any = None) -> None:
         self.view.touch(path)
 
-    # -- refused outright -------------------------------------------------------------
-
     def chmod(self, path: str, mode: int) -> None:
-        raise Refused(errno.EPERM, "modes are fixed")
+        self.view.chmod(path)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
-        raise Refused(errno.EPERM, "owners are fixed")
+        self.view.chown(path, uid, gid)
 
     def unlink(self, path: str) -> None:
-        raise Refused(errno.EPERM, "rmdir a request directory to remove the request")
+        self.view.unlink(path)
 
     def rename(self, old: str, new: str) -> None:
-        raise Refused(errno.EPERM, "renaming is not supported; write request.json in place")
+        self.view.rename(old, new)
+
+    # -- refused outright -------------------------------------------------------------
 
     def symlink(self, target: str, source: str) -> None:
         raise Refused(errno.EPERM, "links are not supported")

@@ -25,7 +25,7 @@ class FUSE(mfusepy.FUSE):  # type: ignore[misc]
     (mfusepy drops it, so ``ftruncate`` of an open request.json would look like a truncate by path)."""
 
     def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
-        return int(self.ftruncate(path, length, fip))
+        return int(self.ftruncate(path, length, fip) or 0)
 
 
 def fuse_major_version() -> int:
