@@ -102,6 +102,7 @@ class Settings:
     list_ttl: float = default("list_ttl")
     resume_attempts: int = default("resume_attempts")
     wait_for_size: bool = default("wait_for_size")
+    streaming_readers: frozenset[str] = default("streaming_readers")
     redis_url: str | None = field(default=default("redis_url"), repr=False)  # may carry a password
     fleet: str | None = default("fleet")
     user_concurrency: int = default("user_concurrency")
@@ -138,6 +139,8 @@ class Settings:
                 value = "***"
             elif item.name == "requests":
                 value = {name: spec.to_json() for name, spec in value.items()}
+            elif isinstance(value, frozenset):
+                value = sorted(value)
             out[item.name] = value
         return out
 

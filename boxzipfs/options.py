@@ -68,6 +68,21 @@ def _float(value: Any) -> float:
     return float(value)
 
 
+def _names(value: Any) -> frozenset[str]:
+    """Names separated by commas or colons (an fstab option cannot hold a comma), or a TOML list."""
+    items = value if isinstance(value, list) else str(value).replace(":", ",").split(",")
+    names = frozenset(str(item).strip() for item in items if str(item).strip())
+    if not names:
+        raise ValueError("no names given")
+    return names
+
+
+# Each checked to read an archive to its end with st_size 0 (tests/unattended/).
+DEFAULT_STREAMING_READERS = frozenset(
+    {"cat", "cp", "dd", "python", "python3", "python3.11", "python3.12", "python3.13", "sha256sum", "md5sum"}
+)
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting and the forms it takes.
@@ -171,6 +186,13 @@ OPTIONS: tuple[Option, ...] = (
         "stat/open of request.zip wait for the whole archive, for seeking tools (the default for "
         "requests whose request.json does not say)",
         switch=True,
+    ),
+    _mount(
+        "streaming_readers", _names, DEFAULT_STREAMING_READERS,
+        "programs (by process name) known to read an archive to its end, whatever its size says: "
+        "they stream a request.zip or archives/X.zip as it arrives; any other program's fstat of an "
+        "open archive waits for its exact size (rsync, tar, scp trust it)",
+        metavar="NAME,...",
     ),
     _mount(
         "redis_url", _text, None,

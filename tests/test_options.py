@@ -23,6 +23,8 @@ def sample(option: Option) -> tuple[str, Any, Any]:
     """(text form, TOML form, expected value) of a value unlike the default."""
     if option.switch:
         return "", True, True
+    if isinstance(option.default, frozenset):
+        return "cat:rsync", ["cat", "rsync"], frozenset({"cat", "rsync"})
     if option.parse is parse_size:
         return "3M", "3M", 3 << 20
     if isinstance(option.default, int) and not isinstance(option.default, bool):

@@ -333,8 +333,10 @@ class ArchiveDownload:
             status = self.poll_status(force=True) or status
             if status is not None and status.state != "in_progress":
                 return status
-            if time.monotonic() >= deadline or self._stop.wait(0.1):
+            if time.monotonic() >= deadline:
                 return status
+            if self._stop.wait(0.1):
+                raise Cancelled("cancelled while reading Box's final status")
 
     # -- Box's status ------------------------------------------------------------------
 

@@ -68,6 +68,10 @@ class OpenArchive:
     def attributes(self) -> tuple[int, int]:
         return self._download.attributes()
 
+    def wait_done(self) -> None:
+        """Block until the archive is complete; raises why it never will be."""
+        self._download.wait_done()
+
     def read(self, offset: int, size: int) -> bytes:
         return self._download.read(offset, size)
 

@@ -33,12 +33,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from boxzipfs.drive import callers
 from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR, STATUS_XATTR, BoxEntry, BrowseTree
 from boxzipfs.drive.drive import BY_ID, Drive, OpenArchive, RequestKey
 from boxzipfs.drive.errnos import errno_for
 from boxzipfs.drive.names import ARCHIVE_SUFFIX
 from boxzipfs.drive.scratch import Scratch, ScratchFiles
 from boxzipfs.errors import BoxZipError, Refused
+from boxzipfs.options import DEFAULT_STREAMING_READERS
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +170,19 @@ class Snapshot(_ReadOnly):
 
 
 class ArchiveFile(_ReadOnly):
-    """An archive (or a browse file unpacked from its own archive) read from its download."""
+    """An archive (or a browse file unpacked from its own archive) read from its download.
 
-    def __init__(self, archive: OpenArchive, fixed: Entry | None = None) -> None:
+    While an archive streams its size is unknown (0). A program that reads to the end
+    (``streams``) gets that at once and its bytes as they arrive. Any other program may
+    trust the size its ``fstat`` gives after ``open`` (rsync sends exactly that many bytes
+    and exits 0): its fstat waits until the archive is complete and gives the exact size,
+    or fails with the download's error.
+    """
+
+    def __init__(self, archive: OpenArchive, fixed: Entry | None = None, streams: bool = True) -> None:
         self._archive = archive
         self._fixed = fixed  # a browse file: its size and time are the listing's
+        self._streams = streams
         streaming = fixed is None and not archive.complete
         self.direct_io = streaming
         # While the size is unknown the file is a stream: without this, sendfile and
@@ -186,6 +196,8 @@ class ArchiveFile(_ReadOnly):
     def entry(self) -> Entry:
         if self._fixed is not None:
             return self._fixed
+        if not self._streams and not self._archive.complete:
+            self._archive.wait_done()
         size, mtime_ns = self._archive.attributes()
         return Entry(False, 0o444, size, mtime_ns)
 
@@ -301,9 +313,15 @@ class ScratchFile:
 class MountView:
     """The mount's tree over a :class:`Drive`: every path-level decision, no FUSE."""
 
-    def __init__(self, drive: Drive, owner: tuple[int, int] = (-1, -1)) -> None:
+    def __init__(
+        self,
+        drive: Drive,
+        owner: tuple[int, int] = (-1, -1),
+        streaming_readers: frozenset[str] = DEFAULT_STREAMING_READERS,
+    ) -> None:
         self.drive = drive
         self.owner = owner  # (uid, gid) every file shows; chown to it changes nothing
+        self.streaming_readers = streaming_readers
         self.scratch = ScratchFiles()
         self._lock = threading.Lock()  # guards _writers
         # request.json files being written (created and not yet stored): a lookup sees them
@@ -460,14 +478,19 @@ class MountView:
             return ScratchFile(self.scratch.create(node.key.name, node.leaf))
         return self._new_writer(node.key.name, b"", dirty=True)
 
-    def open(self, path: str, writing: bool, truncate: bool) -> OpenFile:
+    def _reads_to_the_end(self, caller: int | None) -> bool:
+        """Whether the calling process is one known to read to the end (by its name)."""
+        return caller is not None and callers.name(caller) in self.streaming_readers
+
+    def open(self, path: str, writing: bool, truncate: bool, caller: int | None = None) -> OpenFile:
         """Open for reading (an archive joins or starts its download and returns once bytes
-        can flow, or raises why not) or, request.json only, for writing."""
+        can flow, or raises why not) or, request.json only, for writing. ``caller``: the
+        process's ID, which says whether its fstat may see an archive's unknown size."""
         node = parse_path(path)
         if node.in_box_tree:
             if writing:
                 raise Refused(errno.EROFS, BROWSE_READ_ONLY)
-            return self._open_box(path, node)
+            return self._open_box(path, node, caller)
         if node.leaf is None:
             raise Refused(errno.EISDIR, "a directory")
         node = self._request_node(path)
@@ -491,13 +514,14 @@ class MountView:
             return Snapshot(current, 0o444 if key.by_id else 0o644, mtime_ns)
         if leaf == STATUS_JSON:
             return Snapshot(self.drive.status(key), live_time=True)
-        return ArchiveFile(self.drive.open_archive(key))
+        return ArchiveFile(self.drive.open_archive(key), streams=self._reads_to_the_end(caller))
 
-    def _open_box(self, path: str, node: Node) -> OpenFile:
+    def _open_box(self, path: str, node: Node, caller: int | None) -> OpenFile:
         """A browse file (unpacked from its own zip) or a folder's archive."""
         entry = self._box_entry(node)
         if node.is_archive:
-            return ArchiveFile(self.drive.open_archive(self.drive.folder_key(entry)))
+            archive = self.drive.open_archive(self.drive.folder_key(entry))
+            return ArchiveFile(archive, streams=self._reads_to_the_end(caller))
         if node.kind == ARCHIVES or entry.kind == "folder":
             raise Refused(errno.EISDIR, "a folder")
         # The size is exact (the listing's): an ordinary file the page cache may keep; a

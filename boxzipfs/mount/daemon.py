@@ -129,7 +129,6 @@ def _serve(
     from boxzipfs.mount.readahead import raise_read_ahead
 
     tune_malloc()
-    raise_open_files_limit()
     state_dir = state_dir_for(settings.state_dir, mountpoint)
     cache_dir = cache_dir_for(settings.cache_dir, mountpoint)
     with contextlib.ExitStack() as stack:
@@ -181,7 +180,11 @@ def _serve(
             _serve_metrics(settings.metrics_addr, manager, fleet)
         browse = BrowseTree(client.list_folder, settings.list_ttl)
         operations = BoxZipOperations(
-            MountView(Drive(store, manager, settings.wait_for_size, browse), (os.getuid(), os.getgid())),
+            MountView(
+                Drive(store, manager, settings.wait_for_size, browse),
+                (os.getuid(), os.getgid()),
+                settings.streaming_readers,
+            ),
             on_mounted=notifier.ready,
             on_first_request=lambda: raise_read_ahead(mountpoint),
         )
@@ -196,6 +199,7 @@ def _serve(
         if fuse_major_version() == 3:
             # Unset, libfuse 3.14 logs "Ignoring invalid max threads value 4294967295" on every mount.
             fuse_kwargs.setdefault("max_idle_threads", "10")
+        raise_open_files_limit()
         log.info("mounting at %s (state %s, cache %s)", mountpoint, state_dir, cache_dir)
         try:
             FUSE(operations, str(mountpoint), foreground=True, nothreads=False, raw_fi=True, **fuse_kwargs)

@@ -20,10 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from boxzipfs.drive import callers
 from boxzipfs.drive.errnos import errno_for
 from boxzipfs.drive.view import Entry, MountView, OpenFile
 from boxzipfs.errors import BoxZipError, Refused
-from boxzipfs.mount.libfuse import FuseOSError, Operations
+from boxzipfs.mount.libfuse import FuseOSError, Operations, fuse_get_context
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         self._on_first_request = on_first_request
         self.mounted = False  # set by init: libfuse3 reports an unmount by signal as an error
         self._handles: dict[int, OpenFile] = {}
+        # Which program opened each handle, by path: the kernel sends fstat as a stat of the
+        # path, and an open archive's fstat must reach its handle (rsync trusts the size).
+        self._opened: dict[str, list[tuple[int, int]]] = {}  # path -> [(program, handle)]
+        self._paths: dict[int, str] = {}  # handle -> the path it was opened by
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # guards _handles and _on_first_request
         self._uid, self._gid = os.getuid(), os.getgid()
@@ -106,14 +111,28 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
             raise FuseOSError(errno.EBADF)
         return handle
 
-    def _add(self, handle: OpenFile, fi: Any) -> int:
+    def _add(self, handle: OpenFile, fi: Any, path: str, program: int) -> int:
         fi.direct_io = int(handle.direct_io)
         fi.nonseekable = int(handle.nonseekable)
         fi.keep_cache = int(handle.keep_cache)
         with self._lock:
             fi.fh = next(self._ids)
             self._handles[fi.fh] = handle
+            self._opened.setdefault(path, []).append((program, fi.fh))
+            self._paths[fi.fh] = path
         return 0
+
+    def _opened_by_caller(self, path: str) -> OpenFile | None:
+        """The caller's own open handle of ``path``, if it has one (its fstat)."""
+        with self._lock:
+            opened = list(self._opened.get(path, ()))
+        if not opened:
+            return None
+        program = callers.program(fuse_get_context()[2])
+        for opener, number in reversed(opened):
+            if opener == program:
+                return self._handles.get(number)
+        return None
 
     # -- attributes and directories ------------------------------------------------
 
@@ -123,7 +142,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
                 first, self._on_first_request = self._on_first_request, None
             if first is not None:
                 first()
-        handle = self._handles.get(fh.fh) if fh else None
+        handle = self._handles.get(fh.fh) if fh else self._opened_by_caller(path)
         return self._stat(handle.entry() if handle is not None else self.view.lookup(path))
 
     def readdir(self, path: str, fh: Any) -> list[str]:
@@ -141,11 +160,13 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
     # -- files ---------------------------------------------------------------------------
 
     def create(self, path: str, mode: int, fi: Any) -> int:
-        return self._add(self.view.create(path), fi)
+        return self._add(self.view.create(path), fi, path, callers.program(fuse_get_context()[2]))
 
     def open(self, path: str, fi: Any) -> int:
         writing = (fi.flags & os.O_ACCMODE) != os.O_RDONLY
-        return self._add(self.view.open(path, writing, bool(fi.flags & os.O_TRUNC)), fi)
+        caller = fuse_get_context()[2]
+        opened = self.view.open(path, writing, bool(fi.flags & os.O_TRUNC), caller or None)
+        return self._add(opened, fi, path, callers.program(caller))
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         return self._handle(fi).read(offset, size)
@@ -167,6 +188,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
     def release(self, path: str, fi: Any) -> None:
         with self._lock:
             handle = self._handles.pop(fi.fh, None)
+            opened_path = self._paths.pop(fi.fh, None)
+            remaining = [e for e in self._opened.pop(opened_path or "", []) if e[1] != fi.fh]
+            if remaining and opened_path is not None:
+                self._opened[opened_path] = remaining
         if handle is not None:
             handle.close()
 

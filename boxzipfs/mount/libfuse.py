@@ -18,6 +18,7 @@ import mfusepy  # the library is chosen by the variable above
 
 FuseOSError = mfusepy.FuseOSError
 Operations = mfusepy.Operations
+fuse_get_context = mfusepy.fuse_get_context
 
 
 class FUSE(mfusepy.FUSE):  # type: ignore[misc]
