@@ -323,11 +323,21 @@ def _add_request(sub: Sub, common: argparse.ArgumentParser) -> None:
     rm = actions.add_parser("rm", parents=[common], help="remove a request")
     rm.add_argument("mountpoint", type=Path)
     rm.add_argument("name")
+    refresh = actions.add_parser(
+        "refresh", parents=[common], help="the next read creates a new archive (like touching request.json)"
+    )
+    refresh.add_argument("mountpoint", type=Path)
+    refresh.add_argument("name")
 
 
 def _run_request(args: argparse.Namespace) -> int:
-    from boxzipfs.cli.request import add_request, remove_request
+    from boxzipfs.cli.request import add_request, refresh_request, remove_request
 
+    if args.action == "refresh":
+        refresh_request(args.mountpoint, args.name)
+        archive = args.mountpoint / args.name / "request.zip"
+        print(f"boxzipfs: the next read of {archive} creates a new archive")
+        return 0
     if args.action == "add":
         spec = request_from_items(args.items, args.download_name, args.allow_skips, args.wait_for_size)
         path = add_request(args.mountpoint, args.name, spec)

@@ -53,3 +53,15 @@ def remove_request(mountpoint: Path, name: str) -> None:
         if exc.errno == errno.EBUSY:
             raise RequestCommandError(f"request {name!r} is being downloaded or read; try later") from None
         raise RequestCommandError(f"cannot remove {name!r}: {os.strerror(exc.errno or errno.EIO)}") from None
+
+
+def refresh_request(mountpoint: Path, name: str) -> None:
+    """The next read of the request's archive creates a new one (a touch of request.json)."""
+    _mounted(mountpoint)
+    definition = mountpoint / check_name(name) / "request.json"
+    try:
+        os.utime(definition)
+    except FileNotFoundError:
+        raise RequestCommandError(f"no defined request {name!r} in {mountpoint}") from None
+    except OSError as exc:
+        raise RequestCommandError(f"cannot refresh {name!r}: {os.strerror(exc.errno or errno.EIO)}") from None

@@ -162,6 +162,27 @@ class DownloadManager:
             current = self._latest.get(name)
             return current is not None and (not current.done or self.readers(current) > 0)
 
+    def refresh(self, name: str) -> bool:
+        """The next open of ``name`` creates a new archive; readers keep theirs. True if one
+        was there to retire."""
+        with self._locked():
+            current = self._latest.get(name)
+            if current is None:
+                return False
+            self._retire(current)
+            return True
+
+    def reused_until(self, download: ArchiveDownload) -> float | None:
+        """Until when (time.time) a complete download is served to new opens; None if it is not."""
+        with self._lock:
+            tracked = self._tracked.get(download)
+            state = download.snapshot()
+            if tracked is None or tracked.retired or state.phase is not Phase.SUCCEEDED:
+                return None
+            finished = state.finished_monotonic or 0.0
+        left = finished + self.settings.reuse_seconds - time.monotonic()
+        return time.time() + left if left > 0 else None
+
     def forget(self, name: str) -> None:
         """Drop a removed request's downloads (its spool goes when unread)."""
         with self._locked():

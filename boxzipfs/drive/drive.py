@@ -16,9 +16,10 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from boxzipfs.download.archive import ArchiveDownload
+from boxzipfs.download.archive import ArchiveDownload, Phase
 from boxzipfs.download.manager import DownloadManager
 from boxzipfs.download.unpack import Extract
 from boxzipfs.drive.browse import BoxEntry, BrowseTree
@@ -64,6 +65,11 @@ class OpenArchive:
     @property
     def complete(self) -> bool:
         return self._download.complete
+
+    @property
+    def version(self) -> object:
+        """Which archive this is: a new download is a new version."""
+        return (self._download.name, self._download.snapshot().created_ns)
 
     def attributes(self) -> tuple[int, int]:
         return self._download.attributes()
@@ -252,10 +258,28 @@ class Drive:
         spec = self.spec(key)
         waits = self.waits(spec) if spec else None
         doc = status_document(key.label, spec, waits, download, position, readers, definition_error, poll)
+        doc.update(self._next_read(download))
         fleet = self.manager.fleet_snapshot(remote=poll)
         if fleet is not None:
             doc["fleet"] = fleet
         return render(doc)
+
+    def _next_read(self, download: ArchiveDownload | None) -> dict[str, Any]:
+        """Which archive the next read gets: this one (until when), this download, or a new one."""
+        if download is None or (download.done and download.phase is not Phase.SUCCEEDED):
+            return {"next_read": "creates a new archive", "reused_until": None}
+        if not download.done:
+            return {"next_read": "joins this download", "reused_until": None}
+        until = self.manager.reused_until(download)
+        if until is None:
+            return {"next_read": "creates a new archive", "reused_until": None}
+        stamp = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"next_read": "reuses this archive", "reused_until": stamp}
+
+    def refresh(self, key: RequestKey) -> None:
+        """request.json was touched: the next read creates a new archive."""
+        if self.manager.refresh(key.label):
+            log.info("request %s: refreshed; the next read creates a new archive", key.label)
 
     # -- browse: Box files by name ----------------------------------------------------
 

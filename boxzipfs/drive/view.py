@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cachetools import LRUCache
+
 from boxzipfs.drive import callers
 from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR, STATUS_XATTR, BoxEntry, BrowseTree
 from boxzipfs.drive.drive import BY_ID, Drive, OpenArchive, RequestKey
@@ -189,9 +191,10 @@ class ArchiveFile(_ReadOnly):
         # splice (shutil.copyfile) trust st_size 0 and copy nothing, silently.
         self.nonseekable = streaming
         # Complete bytes never change: the page cache may serve re-reads with no daemon
-        # work. A newer archive under this path has a new mtime and size, which
-        # libfuse3's auto_inval_data turns into an invalidation at the next getattr.
+        # work, but only if what it holds for this path is these bytes (``same_as_cached``:
+        # MountView checks the version); otherwise the open drops the old pages.
         self.keep_cache = not streaming
+        self.version = archive.version if fixed is None else (fixed.size, fixed.mtime_ns)
 
     def entry(self) -> Entry:
         if self._fixed is not None:
@@ -323,7 +326,10 @@ class MountView:
         self.owner = owner  # (uid, gid) every file shows; chown to it changes nothing
         self.streaming_readers = streaming_readers
         self.scratch = ScratchFiles()
-        self._lock = threading.Lock()  # guards _writers
+        self._lock = threading.Lock()  # guards _writers and _cached_versions
+        # The version of the bytes the page cache may hold for each path (bounded: a path
+        # forgotten only costs its next open the cached pages).
+        self._cached_versions: LRUCache[str, object] = LRUCache(maxsize=65536)
         # request.json files being written (created and not yet stored): a lookup sees them
         self._writers: dict[str, list[DefinitionWriter]] = {}
 
@@ -514,24 +520,36 @@ class MountView:
             return Snapshot(current, 0o444 if key.by_id else 0o644, mtime_ns)
         if leaf == STATUS_JSON:
             return Snapshot(self.drive.status(key), live_time=True)
-        return ArchiveFile(self.drive.open_archive(key), streams=self._reads_to_the_end(caller))
+        opened = ArchiveFile(self.drive.open_archive(key), streams=self._reads_to_the_end(caller))
+        return self._cache_only_same(path, opened)
+
+    def _cache_only_same(self, path: str, opened: ArchiveFile) -> ArchiveFile:
+        """keep_cache only when the page cache can hold nothing but these bytes for ``path``:
+        the version last opened there was this one. Any other open drops the cached pages,
+        whatever the kernel made of the attributes (a change of the same size and second)."""
+        if opened.keep_cache:
+            with self._lock:
+                same = self._cached_versions.get(path) == opened.version
+                self._cached_versions[path] = opened.version
+            opened.keep_cache = same
+        return opened
 
     def _open_box(self, path: str, node: Node, caller: int | None) -> OpenFile:
         """A browse file (unpacked from its own zip) or a folder's archive."""
         entry = self._box_entry(node)
         if node.is_archive:
             archive = self.drive.open_archive(self.drive.folder_key(entry))
-            return ArchiveFile(archive, streams=self._reads_to_the_end(caller))
+            return self._cache_only_same(path, ArchiveFile(archive, streams=self._reads_to_the_end(caller)))
         if node.kind == ARCHIVES or entry.kind == "folder":
             raise Refused(errno.EISDIR, "a folder")
-        # The size is exact (the listing's): an ordinary file the page cache may keep; a
-        # changed file has a new mtime, which auto_inval_data turns into an invalidation.
+        # The size is exact (the listing's): an ordinary file the page cache may keep, as long
+        # as the listing shows the same version (a changed one drops the pages at open).
         fixed = Entry(False, 0o444, entry.size or 0, entry.mtime_ns)
         if entry.size == 0:
             empty = Snapshot(b"")
             empty.keep_cache, empty.direct_io = True, False
             return empty
-        return ArchiveFile(self.drive.open_file(entry, path.lstrip("/")), fixed)
+        return self._cache_only_same(path, ArchiveFile(self.drive.open_file(entry, path.lstrip("/")), fixed))
 
     def truncate(self, path: str, length: int) -> None:
         """A truncate by path (no open handle) of a scratch file; of request.json it would
@@ -554,13 +572,16 @@ class MountView:
         raise Refused(errno.EINVAL, "request.json cannot be emptied; write the new definition instead")
 
     def touch(self, path: str) -> None:
-        """utimens: accepted on files that exist (editors and cp -p set times), changing nothing."""
+        """utimens: accepted on files that exist (editors and cp -p set times). Touching a
+        defined request.json asks for a fresh archive: the next read creates a new one."""
         node = parse_path(path)
         if node.in_box_tree:
             raise Refused(errno.EROFS, BROWSE_READ_ONLY)
         if node.leaf is None:
             raise Refused(errno.EISDIR, "a directory")
         self.lookup(path)
+        if node.leaf == REQUEST_JSON and node.key is not None and self.drive.spec(node.key) is not None:
+            self.drive.refresh(node.key)
 
     def _own_file(self, path: str) -> Node:
         """request.json or a scratch file of a request directory, which exists."""
