@@ -43,13 +43,6 @@ class StaticTokenAuth:
             raise AuthError("the access token is empty")
         self._token = token.strip()
 
-    @classmethod
-    def from_file(cls, path: Path) -> StaticTokenAuth:
-        try:
-            return cls(path.read_text())
-        except OSError as exc:
-            raise AuthError(f"cannot read the token file {path}: {exc.strerror}") from None
-
     def token(self) -> str:
         return self._token
 
@@ -58,6 +51,51 @@ class StaticTokenAuth:
 
     def __repr__(self) -> str:
         return "StaticTokenAuth(<token hidden>)"
+
+
+class TokenFileAuth:
+    """A static token kept in a file (``BOX_TOKEN_FILE``), read again whenever the file changes
+    and after a 401, so a rotated developer token (they last 60 minutes) is picked up without
+    a remount. A rejected token's error names the file, never the token."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()  # guards _token and _version
+        self._token = ""
+        self._version: tuple[int, int] | None = None
+        self._read()
+
+    def _read(self) -> str:
+        """The file's token, read again if the file changed (lock held)."""
+        try:
+            st = self._path.stat()
+            version = (st.st_ino, st.st_mtime_ns)
+            if version != self._version:
+                token = self._path.read_text().strip()
+                if not token:
+                    raise AuthError(f"the token file {self._path} is empty")
+                self._token, self._version = token, version
+        except OSError as exc:
+            raise AuthError(f"cannot read the token file {self._path}: {exc.strerror}") from None
+        return self._token
+
+    def token(self) -> str:
+        with self._lock:
+            return self._read()
+
+    def refresh(self, rejected: str) -> str:
+        with self._lock:
+            self._version = None  # read it again whatever its time says
+            token = self._read()
+        if token == rejected:
+            raise AuthError(
+                f"Box rejected the token in {self._path} (401); write a new one there: "
+                "it is read again at the next call"
+            )
+        return token
+
+    def __repr__(self) -> str:
+        return f"TokenFileAuth({self._path}, <token hidden>)"
 
 
 class _OAuthAuth:
@@ -184,7 +222,7 @@ def auth_from_env(http: httpx.Client, api_url: str, env: dict[str, str]) -> Auth
     if env.get("BOX_ACCESS_TOKEN"):
         return StaticTokenAuth(env["BOX_ACCESS_TOKEN"])
     if env.get("BOX_TOKEN_FILE"):
-        return StaticTokenAuth.from_file(Path(env["BOX_TOKEN_FILE"]))
+        return TokenFileAuth(Path(env["BOX_TOKEN_FILE"]))
     client_id = env.get("BOX_CLIENT_ID", "")
     secret = env.get("BOX_CLIENT_SECRET", "")
     if not secret and env.get("BOX_CLIENT_SECRET_FILE"):
