@@ -22,6 +22,8 @@
     ├── Cancelled               a wait for a download slot ended (cancel, shutdown)
     ├── SpoolError              the disk spool could not be created or written
     │   └── DiskFull            ... because the disk is full
+    ├── FleetUnreachable        Redis did not answer a read of the fleet's state
+    ├── FleetRefused            Redis refused the mount's credentials or rights
     ├── MountError              a mount cannot start (mountpoint in use, directories owned, credentials)
     └── Refused                 a filesystem-level refusal that names its errno (EBUSY, EEXIST)
 
@@ -165,6 +167,10 @@ class DiskFull(SpoolError):
 
 class FleetUnreachable(BoxZipError):
     """Redis did not answer a read of the fleet's state."""
+
+
+class FleetRefused(BoxZipError):
+    """Redis refused the mount (wrong password, a user without rights): never silently alone."""
 
 
 class MountError(BoxZipError):

@@ -37,7 +37,7 @@ import redis
 
 from boxzipfs import metrics
 from boxzipfs.download.slots import Cancelled, SlotQueue
-from boxzipfs.errors import FleetUnreachable
+from boxzipfs.errors import FleetRefused, FleetUnreachable
 from boxzipfs.options import default
 
 log = logging.getLogger(__name__)
@@ -210,20 +210,33 @@ class FleetBudget:
         except redis.RedisError as exc:
             self._degrade(exc)  # the lease lapses by itself
 
+    def check(self) -> None:
+        """At start: Redis must accept this mount. A refusal of its credentials or a bad
+        setting is FleetRefused (the mount fails); an unreachable Redis only degrades, loudly."""
+        try:
+            self._redis.ping()
+        except redis.AuthenticationError as exc:
+            raise FleetRefused(f"Redis refused this mount's credentials ({type(exc).__name__})") from None
+        except redis.ResponseError as exc:  # NOPERM and other refusals of a configured user
+            raise FleetRefused(f"Redis refused this mount ({str(exc).split(' ', 1)[0]})") from None
+        except redis.RedisError as exc:
+            self._degrade(exc)
+
     def _heartbeat(self) -> None:
-        """Renew held leases every third of their life (also after a Redis restart lost them)."""
+        """Renew held leases every third of their life (also after a Redis restart lost them);
+        with none held, ping, so an idle mount notices Redis leave and come back."""
         while not self._stop.wait(max(self.settings.lease_seconds / 3, 0.05)):
             with self._lock:
                 leases = list(self._held.values())
-            for lease in leases:
-                try:
+            try:
+                for lease in leases:
                     self._renew(keys=self._scope_keys, args=[self.ttl_ms, lease])
-                except redis.RedisError as exc:
-                    self._degrade(exc)
-                    break
+                if not leases:
+                    self._redis.ping()
+            except redis.RedisError as exc:
+                self._degrade(exc)
             else:
-                if leases:
-                    self._rejoin()
+                self._rejoin()
 
     def _degrade(self, exc: Exception) -> None:
         with self._lock:

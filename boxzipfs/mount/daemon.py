@@ -35,6 +35,7 @@ from boxzipfs.errors import (
     AuthError,
     BoxAPIError,
     BoxZipError,
+    FleetRefused,
     Forbidden,
     MountError,
     NetworkError,
@@ -51,22 +52,34 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT = 60.0
 
 
-def _join_fleet(settings: Settings, api_url: str, stack: contextlib.ExitStack) -> FleetBudget | None:
+def _join_fleet(
+    settings: Settings, api_url: str, stack: contextlib.ExitStack, notifier: readiness.Notifier
+) -> FleetBudget | None:
     """The fleet's budget in Redis, when a Redis is configured (its URL is never logged whole)."""
     if not settings.redis_url:
         return None
     name = fleet_name(settings.fleet, api_url, settings.auth_env(dict(os.environ)))
-    fleet = FleetBudget(
-        FleetSettings(
-            settings.redis_url,
-            name,
-            user_limit=settings.user_concurrency,
-            enterprise_limit=settings.enterprise_concurrency,
-            lease_seconds=settings.lease_seconds,
+    try:
+        fleet = FleetBudget(
+            FleetSettings(
+                settings.redis_url,
+                name,
+                user_limit=settings.user_concurrency,
+                enterprise_limit=settings.enterprise_concurrency,
+                lease_seconds=settings.lease_seconds,
+            )
         )
-    )
+    except ValueError as exc:  # redis-py's word on a URL it cannot use (never the URL itself)
+        raise MountError(f"the Redis URL {redact_url(settings.redis_url)} cannot be used: {exc}") from None
     stack.callback(fleet.close)
-    log.info("joined fleet %s through %s", name, redact_url(settings.redis_url))
+    try:
+        fleet.check()
+    except FleetRefused as exc:
+        raise MountError(f"{exc}: check the user and password of the Redis URL") from None
+    if fleet.degraded:
+        notifier.warn(f"fleet {name}: {fleet.degraded}; mounting anyway")
+    else:
+        log.info("joined fleet %s through %s", name, redact_url(settings.redis_url))
     return fleet
 
 
@@ -158,7 +171,7 @@ def _serve(
         store = DefinitionStore(state_dir)
         for name, spec in settings.requests.items():
             store.put(name, spec)
-        fleet = _join_fleet(settings, api_url, stack)
+        fleet = _join_fleet(settings, api_url, stack, notifier)
         manager = DownloadManager(
             client,
             ManagerSettings(
