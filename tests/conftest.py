@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,25 @@ from tests.mounting import mounted
 from tests.redisserver import RedisServer
 
 StartServer = Callable[..., LocalServer]
+
+
+XDG_DIRS = ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_RUNTIME_DIR")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_xdg_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every default directory a mount or command uses lies in a temporary directory: a test
+    run leaves nothing in $HOME (and a user's own config never changes a test)."""
+    base = tmp_path_factory.mktemp("xdg")
+    saved = {name: os.environ.get(name) for name in XDG_DIRS}
+    for name in XDG_DIRS:
+        os.environ[name] = str(base / name.lower())
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(autouse=True)

@@ -57,6 +57,15 @@ def status_document(
         doc.update(local_fields(state, queue_position))
         if status is not None:
             box = status.to_json()
+        if state.split is not None:  # Box's status is the last part's: count the whole instead
+            final = {Phase.SUCCEEDED: "succeeded", Phase.FAILED: "failed", Phase.ABANDONED: "failed"}
+            box.update(
+                total_file_count=state.split.files_total,
+                downloaded_file_count=state.split.files_done,
+                skipped_file_count=0,
+                skipped_folder_count=0,
+                state=final.get(state.phase, "in_progress"),
+            )
         doc["error"] = error_document(state.error) if state.error else None
     else:
         doc["error"] = None

@@ -13,12 +13,14 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
 from prometheus_client import start_http_server
 
 from boxzipfs import metrics
+from boxzipfs.atomicfile import atomic_write
 from boxzipfs.client.auth import Auth, RefreshTokenAuth, StaticTokenAuth, auth_from_env
 from boxzipfs.client.box import BoxClient, http_client
 from boxzipfs.client.fleet_auth import FleetRefreshTokenAuth
@@ -44,8 +46,9 @@ from boxzipfs.errors import (
 from boxzipfs.mount import readiness
 from boxzipfs.mount.limits import raise_open_files_limit
 from boxzipfs.mount.memory import tune_malloc
-from boxzipfs.mount.ownership import DirectoryLock
-from boxzipfs.mount.paths import cache_dir_for, state_dir_for
+from boxzipfs.mount.mountpoint import cache_notices
+from boxzipfs.mount.ownership import DirectoryLock, clean_dead_caches
+from boxzipfs.mount.paths import cache_base, cache_dir_for, pid_file, state_dir_for
 from boxzipfs.server.child import start_local_server
 
 log = logging.getLogger(__name__)
@@ -101,6 +104,21 @@ def _serve_metrics(address: str, manager: DownloadManager, fleet: FleetBudget | 
     log.info("serving metrics at http://%s:%s/metrics", host or "127.0.0.1", port)
 
 
+@contextlib.contextmanager
+def _pid_file(mountpoint: Path) -> Iterator[None]:
+    """This daemon's process ID where ``boxzipfs unmount`` looks for it, removed at the end."""
+    path = pid_file(mountpoint)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(path, f"{os.getpid()}\n".encode(), 0o644)
+    except OSError as exc:
+        log.info("no pid file at %s (%s): unmount will not wait for this daemon", path, exc.strerror)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def check_credentials(client: BoxClient, notifier: readiness.Notifier) -> None:
     """Refused credentials stop the mount; an unreachable Box only warns (a network not up at boot)."""
     try:
@@ -149,6 +167,13 @@ def _serve(
         stack.enter_context(DirectoryLock(state_dir, "state")).acquire(mountpoint)
         if cache_dir != state_dir:
             stack.enter_context(DirectoryLock(cache_dir, "cache")).acquire(mountpoint)
+        stack.enter_context(_pid_file(mountpoint))
+        removed, freed = clean_dead_caches(cache_base(), cache_dir)
+        if removed:
+            log.info("removed %d spools (%d MiB) left by mounts that were killed", removed, freed >> 20)
+        for notice in cache_notices(cache_dir, settings.cache_size):
+            log.warning("%s", notice)
+            notifier.warn(notice)
         http = stack.enter_context(http_client(settings.stall_timeout))
         auth: Auth
         api_url = settings.api_url

@@ -7,9 +7,12 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from boxzipfs.errors import MountError
+from boxzipfs.mount.paths import pid_file
 
 
 def fusermount() -> str:
@@ -52,10 +55,66 @@ def prepare_mountpoint(mountpoint: Path) -> str | None:
     if os.path.ismount(mountpoint):
         kind = mount_type(mountpoint.resolve()) or "a filesystem"
         raise MountError(f"{mountpoint} is already mounted ({kind}); unmount it first")
+    try:
+        hidden = sorted(os.listdir(mountpoint))
+    except OSError:
+        hidden = []
+    if hidden:
+        shown = ", ".join(hidden[:3]) + (f" and {len(hidden) - 3} more" if len(hidden) > 3 else "")
+        return f"warning: {mountpoint} is not empty: the mount hides {shown} until it is unmounted"
     return None
 
 
-def unmount(mountpoint: Path, lazy: bool = False) -> int:
-    """``fusermount -u [-z]``; its own message tells why it failed."""
+def unmount(mountpoint: Path, lazy: bool = False, wait: float = 60.0) -> int:
+    """``fusermount -u [-z]`` (its own message tells why it failed), then wait for the daemon
+    to end, so that a mount that follows finds its directories free."""
+    daemon = None if lazy else _daemon_of(mountpoint.resolve())  # lazy: files stay open, no wait
     args = [fusermount(), "-u", *(["-z"] if lazy else []), str(mountpoint)]
-    return subprocess.run(args, check=False).returncode
+    code = subprocess.run(args, check=False).returncode
+    if code != 0 or daemon is None:
+        return code
+    deadline = time.monotonic() + wait
+    while _alive(daemon):
+        if time.monotonic() > deadline:
+            print(
+                f"boxzipfs: unmounted {mountpoint}, but its daemon (pid {daemon}) is still ending after "
+                f"{wait:g}s; a new mount there may find its directories busy",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.05)
+    return 0
+
+
+def _daemon_of(mountpoint: Path) -> int | None:
+    """The daemon's process ID from its pid file, if that process is still a boxzipfs."""
+    try:
+        pid = int(pid_file(mountpoint).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running boxzipfs (a reused pid of another program is not)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return b"boxzipfs" in cmdline and state != "Z"  # a zombie has let go of everything
+
+
+def cache_notices(cache_dir: Path, cache_size: int) -> list[str]:
+    """Warnings about a cache budget its filesystem cannot hold."""
+    try:
+        usage = shutil.disk_usage(cache_dir)
+    except OSError:
+        return []
+    if cache_size > usage.total:
+        return [f"--cache-size {cache_size >> 20} MiB is larger than the filesystem of {cache_dir} "
+                f"({usage.total >> 20} MiB): downloads will fail with ENOSPC before the budget"]
+    if cache_size > usage.free:
+        return [f"--cache-size {cache_size >> 20} MiB is larger than the free space of {cache_dir} "
+                f"({usage.free >> 20} MiB now)"]
+    return []

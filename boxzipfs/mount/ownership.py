@@ -8,6 +8,7 @@ anything (no spool cleaning, no definitions written).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -55,3 +56,39 @@ class DirectoryLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def clean_dead_caches(base: Path, own: Path) -> tuple[int, int]:
+    """Remove the spools of cache directories under ``base`` whose mount is gone (their lock is
+    free: a killed daemon's), and those directories; (spools removed, bytes). Never touches a
+    live mount's directory, nor anything but spools and the lock file."""
+    removed = freed = 0
+    if not base.is_dir():
+        return 0, 0
+    for directory in base.iterdir():
+        lock = directory / LOCK_NAME
+        if directory == own or not lock.is_file():
+            continue
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue  # a live mount's
+        try:
+            for spool in directory.glob("*.spool"):
+                try:
+                    size = spool.stat().st_size
+                    spool.unlink()
+                except OSError:
+                    continue
+                removed, freed = removed + 1, freed + size
+            lock.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only if nothing else is in it
+        finally:
+            os.close(fd)
+    return removed, freed

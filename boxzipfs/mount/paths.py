@@ -40,7 +40,7 @@ def default_state_dir(mountpoint: Path) -> Path:
 
 
 def default_cache_dir(mountpoint: Path) -> Path:
-    return _xdg("XDG_CACHE_HOME", ".cache") / "boxzipfs" / mount_key(mountpoint)
+    return cache_base() / mount_key(mountpoint)
 
 
 def _adopt_legacy(base: Path, mountpoint: Path) -> Path:
@@ -61,3 +61,15 @@ def state_dir_for(configured: str | None, mountpoint: Path) -> Path:
 
 def cache_dir_for(configured: str | None, mountpoint: Path) -> Path:
     return Path(configured).expanduser().resolve() if configured else default_cache_dir(mountpoint)
+
+
+def pid_file(mountpoint: Path) -> Path:
+    """Where the daemon of ``mountpoint`` writes its process ID, so ``boxzipfs unmount`` can wait
+    for it to end (its locks go with it). In the runtime directory: gone at reboot."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/boxzipfs-{os.getuid()}"
+    return Path(runtime) / "boxzipfs" / f"{mount_key(mountpoint)}.pid"
+
+
+def cache_base() -> Path:
+    """Where default cache directories live (one per mountpoint)."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / "boxzipfs"
