@@ -20,6 +20,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from cachetools import TTLCache
 from httpcore._sync import http11 as httpcore_http11
 
 from boxzipfs import metrics
@@ -151,7 +152,9 @@ class BoxClient:
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._used_urls: set[str] = set()
+        # Digests of the download URLs requested: Box's stop working seconds after their
+        # create, so a day of them is remembered (bounded, whatever the mount's uptime).
+        self._used_urls: TTLCache[str, bool] = TTLCache(maxsize=1 << 17, ttl=86400)
         # Guards _used_urls.
         self._used_lock = threading.Lock()
         redact.install()
@@ -245,7 +248,7 @@ class BoxClient:
         with self._used_lock:
             if key in self._used_urls:
                 raise DownloadUrlUsed("this zip download's URL was already requested; create a new one")
-            self._used_urls.add(key)
+            self._used_urls[key] = True
         request = self.http.build_request("GET", download.download_url)
         log.debug("requesting the zip content (its one-shot URL, used once)")
         with transport_errors("starting the zip content", StreamBroken):

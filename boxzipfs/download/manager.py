@@ -16,6 +16,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from boxzipfs.models import RequestSpec
 from boxzipfs.options import default
 
 log = logging.getLogger(__name__)
+MAX_KEPT = 4096  # completed downloads kept for reuse at most, whatever their bytes
+JANITOR_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,13 @@ class _Tracked:
 class DownloadManager:
     """Shares downloads between readers, queues them, and caches completed spools."""
 
-    def __init__(self, client: ZipApi, settings: ManagerSettings, slots: SlotQueue | None = None) -> None:
+    def __init__(
+        self,
+        client: ZipApi,
+        settings: ManagerSettings,
+        slots: SlotQueue | None = None,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
         self.slots = slots or SlotQueue(settings.max_downloads)
@@ -83,11 +92,19 @@ class DownloadManager:
         self._discarding: list[Spool] = []
         self._latest: dict[str, ArchiveDownload] = {}
         self._tracked: dict[ArchiveDownload, _Tracked] = {}
+        # Work per open and per batch must not grow with history: the running downloads, and
+        # the cached ones in the order they finished (so the reuse window expires from the front).
+        self._running: set[ArchiveDownload] = set()
+        self._finished: OrderedDict[ArchiveDownload, float] = OrderedDict()
         self._cache = _SpoolCache(settings.cache_size, self._retire)
         self._serials = itertools.count(1)
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         clean_spools(settings.cache_dir)
         self._pool = SpoolPool(settings.cache_dir)
+        self._on_idle = on_idle
+        self._closing = threading.Event()
+        self._janitor = threading.Thread(target=self._clean_periodically, name="janitor", daemon=True)
+        self._janitor.start()
 
     # -- opening and closing ----------------------------------------------------
 
@@ -138,7 +155,7 @@ class DownloadManager:
     def gauges(self) -> dict[str, float]:
         """Live counts for the metrics: downloads streaming and waiting, cache bytes."""
         with self._lock:
-            downloads = list(self._tracked)
+            downloads = list(self._running)
             cached = self._cache.currsize
         active = sum(1 for d in downloads if d.phase in (Phase.STREAMING, Phase.RESUMING))
         queued = sum(1 for d in downloads if d.phase is Phase.QUEUED)
@@ -194,20 +211,25 @@ class DownloadManager:
     def on_finished(self, download: ArchiveDownload) -> None:
         """Called when a download thread ends: cache a success, retire a failure."""
         with self._locked():
+            self._running.discard(download)
             tracked = self._tracked.get(download)
             if tracked is None:
                 return
             if download.phase is Phase.SUCCEEDED and not tracked.retired:
                 try:
                     self._cache[tracked.serial] = download
+                    self._finished[download] = download.snapshot().finished_monotonic or time.monotonic()
                 except ValueError:  # larger than the whole cache: keep only while read
                     self._retire(download)
+                while len(self._cache) > MAX_KEPT:  # thousands of small browse files: oldest go
+                    self._cache.popitem()
             else:
                 self._retire(download)
             self._enforce_budget()
 
     def shutdown(self) -> None:
         """Cancel everything and delete every spool."""
+        self._closing.set()
         self.slots.close()
         with self._lock:
             downloads = list(self._tracked)
@@ -262,6 +284,7 @@ class DownloadManager:
         )
         self._latest[name] = download
         self._tracked[download] = _Tracked(serial)
+        self._running.add(download)
         download.start()
         return download
 
@@ -280,7 +303,7 @@ class DownloadManager:
         archive bigger than the whole cache still streams; the cache then keeps nothing else.
         """
         with self._lock:
-            streaming = sum(d.spool.length for d in self._tracked if not d.done)
+            streaming = sum(d.spool.length for d in self._running)
             used = self._cache.currsize + streaming
             while self._pool.bytes and used + self._pool.bytes > self.settings.cache_size:
                 self._pool.drop()
@@ -294,6 +317,7 @@ class DownloadManager:
             return
         tracked.retired = True
         self._cache.pop(tracked.serial, None)
+        self._finished.pop(download, None)
         if tracked.readers <= 0 and download.done:
             self._discard(download)
 
@@ -325,6 +349,12 @@ class DownloadManager:
         tracked = self._tracked.pop(download, None)
         if tracked is not None:
             self._cache.pop(tracked.serial, None)
+        self._finished.pop(download, None)
+        self._running.discard(download)
+        if download.extract is not None and self._latest.get(download.name) is download:
+            # A browse file's last download is not kept once its spool goes: thousands of
+            # files are read, and its status then shows no download (it is read afresh).
+            del self._latest[download.name]
         self._discarding.append(download.spool)
 
     @contextmanager
@@ -344,13 +374,27 @@ class DownloadManager:
                 spool.discard()
             self._enforce_budget()  # their files may now wait in the pool
 
+    def _clean_periodically(self) -> None:
+        """An idle mount lets go of what its reuse window no longer covers, then of the memory."""
+        period = min(max(self.settings.reuse_seconds / 2, 1.0), JANITOR_SECONDS)
+        while not self._closing.wait(period):
+            with self._locked():
+                before = len(self._tracked)
+                self._sweep()
+                idle, let_go = not self._running, before - len(self._tracked)
+            if idle and let_go and self._on_idle is not None:
+                self._on_idle()
+
     def _sweep(self) -> None:
-        """Retire cached downloads whose reuse window has passed."""
+        """Retire cached downloads whose reuse window has passed: from the front of the
+        finish order, so each open costs the expired ones only, never the whole history."""
         horizon = time.monotonic() - self.settings.reuse_seconds
-        # Not self._cache.values(): reading an LRUCache through its mapping reorders it.
-        for download, tracked in list(self._tracked.items()):
-            if tracked.serial in self._cache and (download.snapshot().finished_monotonic or 0.0) < horizon:
-                self._retire(download)
+        while self._finished:
+            download, finished = next(iter(self._finished.items()))
+            if finished >= horizon:
+                return
+            self._retire(download)  # pops it from _finished
+            self._finished.pop(download, None)
 
 
 def clean_spools(cache_dir: Path) -> None:

@@ -329,7 +329,7 @@ class MountView:
         self._lock = threading.Lock()  # guards _writers and _cached_versions
         # The version of the bytes the page cache may hold for each path (bounded: a path
         # forgotten only costs its next open the cached pages).
-        self._cached_versions: LRUCache[str, object] = LRUCache(maxsize=65536)
+        self._cached_versions: LRUCache[str, object] = LRUCache(maxsize=16384)
         # request.json files being written (created and not yet stored): a lookup sees them
         self._writers: dict[str, list[DefinitionWriter]] = {}
 

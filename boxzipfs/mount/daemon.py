@@ -45,7 +45,7 @@ from boxzipfs.errors import (
 )
 from boxzipfs.mount import readiness
 from boxzipfs.mount.limits import raise_open_files_limit
-from boxzipfs.mount.memory import tune_malloc
+from boxzipfs.mount.memory import trim_malloc, tune_malloc
 from boxzipfs.mount.mountpoint import cache_notices
 from boxzipfs.mount.ownership import DirectoryLock, clean_dead_caches
 from boxzipfs.mount.paths import cache_base, cache_dir_for, pid_file, state_dir_for
@@ -212,6 +212,7 @@ def _serve(
                 ),
             ),
             FleetSlots(settings.max_downloads, fleet) if fleet is not None else None,
+            on_idle=trim_malloc,
         )
         stack.callback(manager.shutdown)
         if settings.metrics_addr:

@@ -40,3 +40,14 @@ def tune_malloc(arenas: int = 2, mmap_threshold: int = 16 << 20, trim_threshold:
     except (OSError, AttributeError):
         log.debug("mallopt is not available here")
         return False
+
+
+def trim_malloc() -> None:
+    """Give freed heap back to the system (after many downloads were let go while idle)."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):
+        log.debug("malloc_trim is not available here")

@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
@@ -87,6 +87,10 @@ class ZipRegistry:
         self.config = config
         self._jobs: dict[str, ZipJob] = {}
         self._by_status: dict[str, ZipJob] = {}
+        # The jobs in the order their life ends, so purging costs the dead ones only:
+        # unstarted ones by creation (same URL lifetime), started ones by start.
+        self._unstarted: deque[ZipJob] = deque()
+        self._started: deque[ZipJob] = deque()
         self._active: Counter[str] = Counter()
         # Guards the zip downloads, their states and the counts of running downloads.
         self._lock = threading.Lock()
@@ -151,6 +155,7 @@ class ZipRegistry:
             self.created += 1
             self._jobs[job.content_id] = job
             self._by_status[job.status_id] = job
+            self._unstarted.append(job)
         return job
 
     @staticmethod
@@ -179,14 +184,18 @@ class ZipRegistry:
         return final, conflicts
 
     def _purge(self) -> None:
+        """Forget unstarted jobs past their URL's life and started ones past the status's."""
         now = time.monotonic()
-        for job in list(self._jobs.values()):
-            dead = (not job.claimed and now > job.expires) or (
-                job.started is not None and now > job.started + self.config.status_ttl
-            )
-            if dead:
-                self._jobs.pop(job.content_id, None)
-                self._by_status.pop(job.status_id, None)
+        while self._unstarted and (self._unstarted[0].claimed or now > self._unstarted[0].expires):
+            job = self._unstarted.popleft()
+            if not job.claimed:
+                self._forget(job)
+        while self._started and now > (self._started[0].started or now) + self.config.status_ttl:
+            self._forget(self._started.popleft())
+
+    def _forget(self, job: ZipJob) -> None:
+        self._jobs.pop(job.content_id, None)
+        self._by_status.pop(job.status_id, None)
 
     def claim(self, content_id: str) -> ZipJob:
         """Start a download: once only, before expiry, within the concurrency limits."""
@@ -212,6 +221,7 @@ class ZipRegistry:
                 )
             job.claimed = True
             job.started = time.monotonic()
+            self._started.append(job)
             self.started += 1
             self._active[job.user.id] += 1
             self.peak_active = max(self.peak_active, sum(self._active.values()))
