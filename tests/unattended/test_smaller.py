@@ -118,3 +118,17 @@ def test_bootstrap_leaves_a_link_of_another_checkout_and_says_so(tmp_path: Path)
     mine.unlink()
     said = link_to(other)
     assert link.resolve() == other and "which is gone" in said.stderr  # a dangling one is taken
+
+
+def test_config_show_applies_the_environment(tmp_path: Path) -> None:
+    shown = boxzipfs(
+        "config", "show",
+        env={"BOX_ACCESS_TOKEN": "env-secret-token", "BOX_CLIENT_ID": "env-client",
+             "BOXZIPFS_REDIS_URL": "redis://:pw-in-env@127.0.0.1:1/0"},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    settings = json.loads(shown.stdout)
+    assert settings["client_id"] == "env-client"
+    assert settings["access_token"] == "***"
+    assert settings["redis_url"] == "redis://:***@127.0.0.1:1/0"
+    assert "env-secret-token" not in shown.stdout and "pw-in-env" not in shown.stdout
