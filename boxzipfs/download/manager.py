@@ -351,9 +351,10 @@ class DownloadManager:
             self._cache.pop(tracked.serial, None)
         self._finished.pop(download, None)
         self._running.discard(download)
-        if download.extract is not None and self._latest.get(download.name) is download:
-            # A browse file's last download is not kept once its spool goes: thousands of
-            # files are read, and its status then shows no download (it is read afresh).
+        succeeded = download.phase is Phase.SUCCEEDED
+        if download.extract is not None and succeeded and self._latest.get(download.name) is download:
+            # A browse file's last good download is not kept once its spool goes: thousands
+            # of files are read. A failure stays, so its status keeps saying why.
             del self._latest[download.name]
         self._discarding.append(download.spool)
 

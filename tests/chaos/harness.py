@@ -36,7 +36,11 @@ from tests.mounting import mounted
 DEV_ENV = {"PYTHONDEVMODE": "1", "PYTHONFAULTHANDLER": "1"}
 
 # What injected faults make a daemon log at WARNING: any other warning fails the scenario.
-FAULTS_LOGGED = (r"download \S+ failed: ", r"request\.json refused: ")
+FAULTS_LOGGED = (
+    r"download \S+ failed: ",
+    r"request\.json refused: ",
+    r"--cache-size \d+ MiB is larger than",  # the disk-full scenario's small filesystem
+)
 
 
 @dataclass
