@@ -262,10 +262,14 @@ class FolderEntry:
     size: int | None = None
     modified_at: str | None = None  # ISO 8601 with offset, as Box writes it
     parent: tuple[str, str] | None = None  # the folder listed: (id, name)
+    sha1: str | None = None  # a file's content hash, as Box lists it
+    etag: str | None = None
+    sequence_id: str | None = None
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FolderEntry:
         size, modified, parent = obj.get("size"), obj.get("modified_at"), obj.get("parent")
+        sha1, etag, sequence = obj.get("sha1"), obj.get("etag"), obj.get("sequence_id")
         return cls(
             str(obj["type"]),
             str(obj["id"]),
@@ -273,18 +277,34 @@ class FolderEntry:
             None if size is None else int(size),
             None if modified is None else str(modified),
             (str(parent["id"]), str(parent["name"])) if isinstance(parent, dict) else None,
+            None if sha1 is None else str(sha1),
+            None if etag is None else str(etag),
+            None if sequence is None else str(sequence),
         )
 
     def to_json(self, fields: frozenset[str] | None = None) -> dict[str, Any]:
-        """Box's JSON: type, id and name, then size and modified_at (only those in ``fields``),
-        and parent only when asked for."""
-        body: dict[str, Any] = {"type": self.type, "id": self.id, "name": self.name}
-        if self.size is not None and (fields is None or "size" in fields):
+        """Box's JSON. Without ``fields``, Box's mini representation (type, id, sequence_id,
+        etag, name; a file also sha1 and file_version); with them, type, id and etag plus the
+        fields asked for that this entry has (Box ignores names it does not know)."""
+        body: dict[str, Any] = {"type": self.type, "id": self.id}
+        wanted = fields if fields is not None else frozenset({"sequence_id", "name", "sha1", "file_version"})
+        if self.etag is not None:
+            body["etag"] = self.etag
+        if "sequence_id" in wanted and self.sequence_id is not None:
+            body["sequence_id"] = self.sequence_id
+        if "name" in wanted:
+            body["name"] = self.name
+        if "size" in wanted and self.size is not None:
             body["size"] = self.size
-        if self.modified_at is not None and (fields is None or "modified_at" in fields):
+        if "modified_at" in wanted and self.modified_at is not None:
             body["modified_at"] = self.modified_at
-        if self.parent is not None and fields is not None and "parent" in fields:
+        if "parent" in wanted and self.parent is not None:
             body["parent"] = {"type": "folder", "id": self.parent[0], "name": self.parent[1]}
+        if self.type == "file" and self.sha1 is not None:
+            if "sha1" in wanted:
+                body["sha1"] = self.sha1
+            if "file_version" in wanted:
+                body["file_version"] = {"type": "file_version", "id": self.etag or self.id, "sha1": self.sha1}
         return body
 
     @property

@@ -7,11 +7,13 @@ from collections.abc import Iterable
 
 from boxzipfs.models import FolderEntry
 
+LISTED = frozenset({"name", "size", "modified_at"})  # what `ls` asks Box for, shown as listed
+
 
 def format_entries(entries: Iterable[FolderEntry], as_json: bool) -> str:
     items = list(entries)
     if as_json:
-        return json.dumps([e.to_json() for e in items], indent=2)
+        return json.dumps([e.to_json(LISTED) for e in items], indent=2)
     width = max((len(e.id) for e in items), default=2)
     lines = [f"{'ID':<{width}}  {'TYPE':<6}  {'SIZE':>14}  NAME"]
     for entry in items:

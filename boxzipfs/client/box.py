@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from cachetools import TTLCache
@@ -129,11 +130,16 @@ class ContentStream:
 
 
 def _disposition_name(header: str) -> str | None:
+    """The file name of a Content-Disposition (RFC 6266): ``filename*`` (UTF-8) if given,
+    else ``filename``."""
+    plain = None
     for part in header.split(";"):
         key, _, value = part.strip().partition("=")
+        if key.lower() == "filename*" and value.lower().startswith("utf-8''"):
+            return unquote(value[7:]) or None
         if key.lower() == "filename":
-            return value.strip('"') or None
-    return None
+            plain = value.strip('"') or None
+    return plain
 
 
 class BoxClient:

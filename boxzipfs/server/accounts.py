@@ -151,7 +151,8 @@ class Accounts:
 
     def _client(self, client_id: str | None, client_secret: str | None) -> Client:
         client = self._clients.get(client_id or "")
-        if client is None or not hmac.compare_digest(client.client_secret, client_secret or ""):
+        given = (client_secret or "").encode("utf-8", "surrogateescape")  # any bytes: 400, never 500
+        if client is None or not hmac.compare_digest(client.client_secret.encode(), given):
             raise OAuthError("invalid_client", "The client credentials are not valid")
         return client
 

@@ -12,18 +12,20 @@ import fnmatch
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from boxzipfs.errors import RequestInvalid
+from boxzipfs.errors import RequestInvalid, RequestTooLarge
 from boxzipfs.models import ZipDownload, parse_zip_request
 from boxzipfs.server.accounts import Accounts, OAuthError, User
 from boxzipfs.server.archive import archive_chunks
@@ -34,12 +36,44 @@ from boxzipfs.server.zips import ZipError, ZipJob, ZipRegistry
 
 HELP_URL = "https://developer.box.com/guides/api-calls/permissions-and-errors/common-errors/"
 MAX_PAGE = 1000
+INT64_MAX = (1 << 63) - 1
 SORTS = ("id", "name", "date", "size")  # accepted as the spec allows; listings keep Box's default order
 DIRECTIONS = ("ASC", "DESC")
 
 
+def _with_counts(chunks: Iterable[bytes], job: ZipJob) -> Iterator[tuple[bytes, int]]:
+    """Each chunk with the number of files read when it was produced."""
+    for chunk in chunks:
+        with job.lock:
+            done = job.downloaded
+        yield chunk, done
+
+
+class OneShotStream(StreamingResponse):
+    """A content stream that releases its download slot however the response ends: a body
+    never started (the client left first) runs no ``finally`` of its generator."""
+
+    def __init__(self, body: AsyncIterator[bytes], release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()  # a no-op once the stream released it
+
+
 class CutStream(Exception):
     """Raised inside a content stream to drop the connection on purpose (fault switch)."""
+
+
+def content_disposition(name: str) -> str:
+    """RFC 6266: an ASCII fallback in ``filename`` (quotes and backslashes escaped, anything
+    else replaced) and the exact name in ``filename*`` (UTF-8, percent-encoded)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 else "_" for c in name)
+    fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
+    return f"attachment;filename=\"{fallback}\";filename*=UTF-8''{quote(name, safe='')}"
 
 
 def client_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -65,8 +99,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return client_error(exc.status_code, CODES.get(exc.status_code, "bad_request"), str(exc.detail), headers)
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    return client_error(500, "internal_server_error", "Internal Server Error")
+class ErrorsKeepTheConnection:
+    """An unexpected error before the answer started is a 500 ClientError on a connection that
+    stays open for the next request, as Box's does (re-raised, the connection would close
+    and a pooled client's next request would meet a reset). Once a body is under way the
+    error ends the connection: that is how a client learns the body is incomplete."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            if started:
+                raise
+            await client_error(500, "internal_server_error", "Internal Server Error")(scope, receive, send)
 
 
 def _unauthorized() -> JSONResponse:
@@ -93,7 +151,8 @@ class BoxApp:
                 Route("/_boxzipfs/raw/{fid}", self.raw, methods=["GET"]),
                 Route("/_boxzipfs/stats", self.stats, methods=["GET"]),
             ],
-            exception_handlers={HTTPException: _http_error, Exception: _internal_error},
+            exception_handlers={HTTPException: _http_error},
+            middleware=[Middleware(ErrorsKeepTheConnection)],
         )
 
     def _user(self, request: Request) -> User | None:
@@ -113,6 +172,8 @@ class BoxApp:
             zip_request = parse_zip_request(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return client_error(400, "bad_request", "The request body is not valid JSON")
+        except RequestTooLarge as exc:  # more items than an archive holds, as a folder's files would
+            return client_error(400, "zip_download_file_count_exceeded_limit", str(exc))
         except RequestInvalid as exc:
             return client_error(400, "bad_request", str(exc))
         try:
@@ -129,18 +190,22 @@ class BoxApp:
         return JSONResponse(answer.to_json(), status_code=202)
 
     async def content(self, request: Request) -> Response:
+        if request.method != "GET":  # Starlette adds HEAD to GET routes; Box's spec has GET only
+            return client_error(405, "method_not_allowed", "Method Not Allowed", {"Allow": "GET"})
         try:
             job = self.zips.claim(request.path_params["cid"])
         except ZipError as exc:
             return client_error(exc.status, exc.code, exc.message)
-        quoted = quote(job.file_name)
-        return StreamingResponse(
-            self._stream(job),
-            media_type="application/zip",
-            headers={
-                "Content-Disposition": f"attachment;filename=\"{job.file_name}\";filename*=UTF-8''{quoted}"
-            },
-        )
+        try:
+            return OneShotStream(
+                self._stream(job),
+                lambda: self.zips.finish(job, False),
+                media_type="application/octet-stream",  # as Box's spec says
+                headers={"Content-Disposition": content_disposition(job.file_name)},
+            )
+        except BaseException:  # the stream never ran: its slot must not stay taken
+            self.zips.finish(job, False)
+            raise
 
     async def _stream(self, job: ZipJob) -> AsyncIterator[bytes]:
         """The archive's chunks, with the fault switches applied; releases the slot at the end."""
@@ -155,8 +220,13 @@ class BoxApp:
         chunks = archive_chunks(job, readable, self.config.chunk_size, self.config.archive_format)
         sent, started, stalled, finished = 0, time.monotonic(), False, False
         cut = faults.take_cut()
+        # Files counted as they were read; a file is counted as downloaded once the chunk
+        # after the one produced when it was read has gone out (the archive writer holds less
+        # than a chunk), so a stream that breaks counts the files sent, never the files read.
+        previous_done = delivered = 0
         try:
-            async for chunk in in_thread(chunks):
+            async for chunk, done_then in in_thread(_with_counts(chunks, job)):
+                delivered, previous_done = previous_done, done_then
                 if cut is not None and sent + len(chunk) > cut:
                     if cut > sent:
                         yield chunk[: cut - sent]
@@ -166,12 +236,16 @@ class BoxApp:
                     await asyncio.sleep(faults.stall_seconds)
                 yield chunk
                 sent += len(chunk)
+                job.delivered = delivered
                 if faults.throttle:
                     ahead = sent / faults.throttle - (time.monotonic() - started)
                     if ahead > 0:
                         await asyncio.sleep(ahead)
             finished = True
         finally:
+            if not finished:
+                with job.lock:
+                    job.downloaded = min(job.downloaded, job.delivered)
             self.zips.finish(job, finished)
 
     async def status(self, request: Request) -> Response:
@@ -188,27 +262,29 @@ class BoxApp:
         user = self._user(request)
         if user is None:
             return _unauthorized()
+        if not request.path_params["fid"].isdigit():  # Box's spec: 405 for an ID that is no number
+            return client_error(405, "method_not_allowed", "Method Not Allowed")
         folder = self.store.resolve("folder", request.path_params["fid"])
         if folder is None or not user.may_read(folder.rel):
             return client_error(404, "not_found", "Not Found")
         query = request.query_params
+        usemarker = query.get("usemarker", "false").lower()  # the SDKs send True
         if (
             query.get("sort", "name") not in SORTS
             or query.get("direction", "ASC") not in DIRECTIONS
-            or query.get("usemarker", "false") not in ("true", "false")
+            or usemarker not in ("true", "false")
         ):
             return client_error(400, "bad_request", "Invalid sort, direction or usemarker")
         try:
-            limit = int(request.query_params.get("limit", 100))
-            if limit > MAX_PAGE:
-                raise ValueError
-            use_marker = request.query_params.get("usemarker", "false") == "true"
+            # Box's spec: a limit above the maximum is reduced to it, not refused
+            limit = min(int(request.query_params.get("limit", 100)), MAX_PAGE)
+            use_marker = usemarker == "true"
             if use_marker:
                 marker = request.query_params.get("marker")
                 offset = int(marker) if marker else 0
             else:
                 offset = int(request.query_params.get("offset", 0))
-            if limit < 1 or offset < 0:
+            if limit < 1 or not 0 <= offset <= INT64_MAX:
                 raise ValueError
         except ValueError:
             return client_error(400, "bad_request", "Invalid offset, limit or marker")
@@ -218,8 +294,11 @@ class BoxApp:
         page = children[offset : offset + limit]
         fields = query.get("fields")
         wanted = frozenset(f.strip() for f in fields.split(",")) if fields is not None else None
+        entries = await anyio.to_thread.run_sync(
+            lambda: [self.store.entry(n, folder, wanted).to_json(wanted) for n in page]
+        )
         body: dict[str, Any] = {
-            "entries": [self.store.entry(n, folder).to_json(wanted) for n in page],
+            "entries": entries,
             "limit": limit,
         }
         if use_marker:

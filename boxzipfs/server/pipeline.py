@@ -10,14 +10,16 @@ import queue
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import anyio.to_thread
+
+T = TypeVar("T")
 
 _END = object()
 
 
-async def in_thread(chunks: Iterable[bytes], depth: int = 4) -> AsyncIterator[bytes]:
+async def in_thread(chunks: Iterable[T], depth: int = 4) -> AsyncIterator[T]:
     """Produce a blocking iterator's chunks in a thread of its own, ``depth`` chunks ahead,
     so building the next chunk overlaps with sending this one."""
     pipe: queue.Queue[object] = queue.Queue(maxsize=depth)
@@ -51,7 +53,7 @@ async def in_thread(chunks: Iterable[bytes], depth: int = 4) -> AsyncIterator[by
         while (item := await anyio.to_thread.run_sync(pipe.get)) is not _END:
             if isinstance(item, BaseException):
                 raise item
-            yield cast(bytes, item)
+            yield cast(T, item)
     finally:
         stop.set()
 

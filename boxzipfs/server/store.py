@@ -9,15 +9,21 @@ ancestor (a loop) is invisible, and so are special files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from boxzipfs.models import FolderEntry, ItemType
+
+FOLDER_SIZE_SECONDS = 2.0  # a folder's size is walked again after this
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,10 @@ class LocalStore:
         if not self.root.is_dir():
             raise NotADirectoryError(f"{root} is not a directory")
         self._index: dict[str, Path] = {}
-        # Guards the ID maps of the served tree.
+        # Guards the ID map, the SHA-1 cache and the folder sizes.
         self._lock = threading.Lock()
+        self._sha1: LRUCache[tuple[str, int, int], str] = LRUCache(maxsize=1 << 16)
+        self._folder_sizes: dict[str, tuple[float, int]] = {}
 
     def node(self, path: Path) -> Node | None:
         """The node at ``path``, or None if it is not a regular file or folder."""
@@ -106,8 +114,49 @@ class LocalStore:
             if child.type == "folder" and child.path.resolve() not in ancestors:
                 yield from self.walk(child, ancestors)
 
-    @staticmethod
-    def entry(node: Node, parent: Node | None = None) -> FolderEntry:
+    def entry(
+        self, node: Node, parent: Node | None = None, wanted: frozenset[str] | None = None
+    ) -> FolderEntry:
+        """The listing entry of ``node`` with what ``wanted`` asks for (None: Box's defaults):
+        a file's SHA-1 and a folder's size (its files' bytes, as Box counts them) cost a read
+        and a walk, so they are computed only when asked for, and cached."""
         modified = datetime.fromtimestamp(node.mtime_ns // 1_000_000_000, UTC).isoformat()
         up = None if parent is None else (parent.id, "All Files" if parent.id == "0" else parent.path.name)
-        return FolderEntry(node.type, node.id, node.path.name, node.size, modified, up)
+        size = node.size
+        if node.type == "folder" and wanted is not None and "size" in wanted:
+            size = self.folder_size(node)
+        sha1 = None
+        if node.type == "file" and (wanted is None or {"sha1", "file_version"} & wanted):
+            sha1 = self.sha1(node)
+        version = str(node.mtime_ns // 1_000_000_000)  # changes when the item does
+        return FolderEntry(node.type, node.id, node.path.name, size, modified, up, sha1, version, version)
+
+    def sha1(self, node: Node) -> str | None:
+        """The file's SHA-1 (hex), cached by its ID, size and time; None if it cannot be read."""
+        key = (node.id, node.size, node.mtime_ns)
+        with self._lock:
+            cached = self._sha1.get(key)
+        if cached is not None:
+            return cached
+        digest = hashlib.sha1(usedforsecurity=False)
+        try:
+            with node.path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            return None
+        with self._lock:
+            self._sha1[key] = digest.hexdigest()
+        return digest.hexdigest()
+
+    def folder_size(self, folder: Node) -> int:
+        """The bytes of every file under ``folder``, kept for FOLDER_SIZE_SECONDS."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._folder_sizes.get(folder.id)
+        if cached is not None and now - cached[0] < FOLDER_SIZE_SECONDS:
+            return cached[1]
+        total = sum(node.size for node in self.walk(folder) if node.type == "file")
+        with self._lock:
+            self._folder_sizes[folder.id] = (now, total)
+        return total

@@ -59,6 +59,8 @@ class ZipJob:
     skipped_files: int = 0
     skipped_folders: int = 0
     state: str = "in_progress"
+    finished: bool = False  # its slot was released
+    delivered: int = 0  # files whose bytes have surely gone out to the client
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -103,7 +105,7 @@ class ZipRegistry:
     def create(self, user: User, request: ZipRequest) -> ZipJob:
         """Validate and plan an archive, or raise ZipError as Box would."""
         nodes: list[tuple[ZipItem, Node]] = []
-        for item in request.items:
+        for item in dict.fromkeys(request.items):  # an item listed twice is one entry
             if item.type == "folder" and item.id == "0":
                 raise ZipError(400, "bad_request", "The root folder (ID 0) cannot be added to a zip")
             node = self.store.resolve(item.type, item.id)
@@ -228,11 +230,15 @@ class ZipRegistry:
             return job
 
     def finish(self, job: ZipJob, succeeded: bool) -> None:
-        """Release the job's concurrency slot and fix its final state."""
+        """Release the job's concurrency slot and fix its final state; once per job, however
+        many paths end it (a stream that ends, one never started, a response that failed)."""
+        with job.lock:
+            if job.finished:
+                return
+            job.finished = True
+            job.state = "succeeded" if succeeded else "failed"
         with self._lock:
             self._active[job.user.id] -= 1
-        with job.lock:
-            job.state = "succeeded" if succeeded else "failed"
 
     def status(self, status_id: str, user: User) -> ZipStatus:
         """Live status: 404 before the download starts and after status_ttl."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -70,7 +71,7 @@ def test_listing_ids_are_stable_across_restarts_and_paginate(
     assert names == sorted(["a.jpg", "b.jpg", *(f"p{i}.png" for i in range(7))])
     offset_page = http.get(
         f"{second.url}/2.0/folders/{photos}/items",
-        params={"offset": 8, "limit": 4},
+        params={"offset": 8, "limit": 4, "fields": "name,size"},
         headers=bearer(second.token),
     ).json()
     assert [e["name"] for e in offset_page["entries"]] == ["p6.png"]
@@ -468,15 +469,22 @@ def test_folder_items_give_modified_at_and_only_the_fields_asked_for(
     url = f"{server.url}/2.0/folders/0/items"
     full = http.get(url, headers=bearer(server.token)).json()["entries"]
     top = next(e for e in full if e["name"] == "top.txt")
-    assert top == {
-        "type": "file", "id": file_id(root, "top.txt"), "name": "top.txt",
+    sha1 = hashlib.sha1(files["top.txt"]).hexdigest()
+    version = {"type": "file_version", "id": "1700000000", "sha1": sha1}
+    assert top == {  # Box's mini representation when no fields are asked for
+        "type": "file", "id": file_id(root, "top.txt"), "etag": "1700000000", "sequence_id": "1700000000",
+        "name": "top.txt", "sha1": sha1, "file_version": version,
+    }  # fmt: skip
+    asked = {"fields": "name,size,modified_at"}
+    listed = http.get(url, params=asked, headers=bearer(server.token)).json()["entries"]
+    assert next(e for e in listed if e["name"] == "top.txt") == {
+        "type": "file", "id": file_id(root, "top.txt"), "etag": "1700000000", "name": "top.txt",
         "size": len(files["top.txt"]), "modified_at": "2023-11-14T22:13:20+00:00",
     }  # fmt: skip
     only = http.get(url, params={"fields": "modified_at"}, headers=bearer(server.token)).json()["entries"]
-    assert next(e for e in only if e["name"] == "top.txt") == {
-        "type": "file", "id": file_id(root, "top.txt"), "name": "top.txt",
-        "modified_at": "2023-11-14T22:13:20+00:00",
-    }  # fmt: skip
+    base_and_asked = {"type": "file", "id": file_id(root, "top.txt"), "etag": "1700000000",
+                      "modified_at": "2023-11-14T22:13:20+00:00"}  # fmt: skip
+    assert base_and_asked in only
 
 
 def test_archive_format_switches_at_run_time(
