@@ -111,6 +111,12 @@ def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
         help="stored entries with sizes up front (default), or deflated with data descriptors; "
         "PUT /_boxzipfs/archive-format switches it at run time",
     )
+    p.add_argument(
+        "--redirect-content",
+        action="store_true",
+        help="content GETs answer 302 to the same content on a second listener (as Box's API host "
+        "sends them to dl.boxcloud.com)",
+    )
     p.add_argument("--cut-after", type=parse_size, help="fault: drop every content stream after N bytes")
     p.add_argument("--throttle", type=parse_size, help="fault: limit content streams to N bytes/s")
     p.add_argument("--stall-after", type=parse_size, help="fault: pause content streams after N bytes")
@@ -149,6 +155,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         token_ttl=args.token_ttl,
         chunk_size=args.chunk_size,
         archive_format=args.archive_format,
+        redirect_content=args.redirect_content,
         faults=faults,
     )
     box = build_app(args.root, args.token + env_tokens, config, args.users, env_refresh)

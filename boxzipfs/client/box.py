@@ -50,6 +50,7 @@ if hasattr(httpcore_http11.HTTP11Connection, "READ_NUM_BYTES"):
     httpcore_http11.HTTP11Connection.READ_NUM_BYTES = SOCKET_READ_BYTES
 
 CHECK_TIMEOUT = 10.0
+MAX_REDIRECTS = 5  # hops a content GET follows (Box sends content from another host)
 PAGE_LIMIT = 1000
 
 
@@ -57,7 +58,8 @@ def http_client(stall_timeout: float, connect_timeout: float = 30.0) -> httpx.Cl
     """The daemon's HTTP client: reads time out after ``stall_timeout`` (a stalled stream is
     broken). httpcore already sets TCP_NODELAY on its sockets; the 40 ms Nagle stalls once
     seen were the server's (see ``boxzipfs.server.run.bind``)."""
-    return httpx.Client(timeout=httpx.Timeout(connect_timeout, read=stall_timeout))
+    timeout = httpx.Timeout(connect_timeout, read=stall_timeout)
+    return httpx.Client(timeout=timeout, max_redirects=MAX_REDIRECTS)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -257,8 +259,10 @@ class BoxClient:
             self._used_urls[key] = True
         request = self.http.build_request("GET", download.download_url)
         log.debug("requesting the zip content (its one-shot URL, used once)")
+        # Box sends content from another host: its redirects are followed (a bounded number,
+        # the client's max_redirects), each a GET of a new location, never the URL again.
         with transport_errors("starting the zip content", StreamBroken):
-            response = self.http.send(request, stream=True)
+            response = self.http.send(request, stream=True, follow_redirects=True)
         log.debug("zip content answered %d", response.status_code)
         if response.status_code != 200:
             with suppress(httpx.TransportError):

@@ -192,6 +192,11 @@ class BoxApp:
     async def content(self, request: Request) -> Response:
         if request.method != "GET":  # Starlette adds HEAD to GET routes; Box's spec has GET only
             return client_error(405, "method_not_allowed", "Method Not Allowed", {"Allow": "GET"})
+        target = self.config.content_url
+        if self.config.redirect_content and target and str(request.base_url).rstrip("/") != target:
+            # Box's content lives on another host: send the GET there, spending nothing here
+            self.zips.redirected += 1
+            return Response(status_code=302, headers={"Location": f"{target}{request.url.path}"})
         try:
             job = self.zips.claim(request.path_params["cid"])
         except ZipError as exc:

@@ -46,9 +46,16 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(box: BoxApp, host: str, port: int, log_level: str = "warning") -> None:
-    """Serve until SIGINT/SIGTERM; the first line on stdout is ``listening on URL``."""
+    """Serve until SIGINT/SIGTERM; the first line on stdout is ``listening on URL``. With
+    ``redirect_content``, a second listener (a free port) serves the content GETs that the
+    first one redirects to it, as Box's API host sends content to another host."""
     sock = bind(host, port)
+    sockets = [sock]
+    if box.config.redirect_content:
+        content = bind(host, 0)
+        sockets.append(content)
+        box.config.content_url = url_of(content)
     print(f"listening on {url_of(sock)}", flush=True)
     config = uvicorn.Config(box.app, log_level=log_level, access_log=False, lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=sockets)
     sys.stdout.flush()

@@ -101,6 +101,7 @@ class ZipRegistry:
         self.status_reads = 0
         self.answered_429 = 0
         self.peak_active = 0
+        self.redirected = 0
 
     def create(self, user: User, request: ZipRequest) -> ZipJob:
         """Validate and plan an archive, or raise ZipError as Box would."""
@@ -261,4 +262,5 @@ class ZipRegistry:
                 "active_downloads": sum(self._active.values()),
                 "peak_active_downloads": self.peak_active,
                 "answered_429": self.answered_429,
+                "content_redirects": self.redirected,
             }
