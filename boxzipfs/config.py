@@ -81,6 +81,8 @@ class Settings:
     """
 
     api_url: str = default("api_url")
+    ca_file: str | None = default("ca_file")
+    proxy: str | None = field(default=default("proxy"), repr=False)  # may carry a password
     local: str | None = default("local")
     access_token: str | None = field(default=default("access_token"), repr=False)
     token_file: str | None = default("token_file")
@@ -133,7 +135,7 @@ class Settings:
         out: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "redis_url" and value:
+            if item.name in ("redis_url", "proxy") and value:
                 value = redact_url(value)
             elif item.name in SECRET_FIELDS and value:
                 value = "***"

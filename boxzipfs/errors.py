@@ -13,6 +13,7 @@
     │   └── ServerError         5xx
     ├── AuthError               the token endpoint refused us, or no credentials are configured
     ├── NetworkError            the transport failed (connect, read, protocol)
+    │   ├── UntrustedServer     TLS: the server's certificate is not trusted
     │   └── StreamBroken        a zip content stream ended before its true end
     ├── DownloadUrlUsed         a one-shot download URL was asked for a second time
     ├── ArchiveIncomplete       the archive ended but Box skipped items or failed it
@@ -123,6 +124,10 @@ class AuthError(BoxZipError):
 
 class NetworkError(BoxZipError):
     """The HTTP transport failed."""
+
+
+class UntrustedServer(NetworkError):
+    """TLS: the server's certificate does not verify against the trust store (and --ca-file)."""
 
 
 class StreamBroken(NetworkError):

@@ -149,6 +149,17 @@ OPTIONS: tuple[Option, ...] = (
         "api_url", _text, DEFAULT_API_URL, "Box API root, as Box's SDKs take it", "", "--api-url", True,
     ),
     Option(
+        "ca_file", _text, None,
+        "a CA certificate file (PEM) trusted besides the system's (a proxy's or a test server's)",
+        "", "--ca-file", True, metavar="FILE",
+    ),
+    Option(
+        "proxy", _text, None,
+        "the HTTP(S) proxy for every request (HTTPS_PROXY and NO_PROXY are honoured without it); "
+        "one with a password goes in the config file, never on a command line",
+        "", "--proxy", True, secret=True, metavar="URL",
+    ),
+    Option(
         "local", _text, None, "serve this folder on an embedded Box-compatible server instead of Box",
         "", None, False, metavar="DIR",
     ),  # the flag (--local DIR) and the fstab source (boxzipfs:local:DIR) are the command's own

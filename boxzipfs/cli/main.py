@@ -111,6 +111,16 @@ def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
         help="stored entries with sizes up front (default), or deflated with data descriptors; "
         "PUT /_boxzipfs/archive-format switches it at run time",
     )
+    tls = p.add_argument_group("HTTPS")
+    tls.add_argument("--tls-cert", type=Path, metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    tls.add_argument("--tls-key", type=Path, metavar="FILE", help="... and this private key (PEM)")
+    tls.add_argument(
+        "--tls-self-signed",
+        type=Path,
+        metavar="DIR",
+        help="make a throw-away CA and certificate in DIR (ca.pem, cert.pem, key.pem) and serve "
+        "HTTPS with them; clients trust DIR/ca.pem (boxzipfs --ca-file)",
+    )
     p.add_argument(
         "--redirect-content",
         action="store_true",
@@ -159,12 +169,29 @@ def _run_serve(args: argparse.Namespace) -> int:
         faults=faults,
     )
     box = build_app(args.root, args.token + env_tokens, config, args.users, env_refresh)
-    serve(box, args.host, args.port, "info" if args.verbose else "warning")
+    serve(box, args.host, args.port, "info" if args.verbose else "warning", _serve_tls(args))
     return 0
+
+
+def _serve_tls(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, if asked for."""
+    from boxzipfs.server.tls import self_signed
+
+    if args.tls_self_signed:
+        if args.tls_cert or args.tls_key:
+            raise UsageError("--tls-self-signed makes its own certificate: give it alone")
+        ca, cert, key = self_signed(args.tls_self_signed, args.host)
+        print(f"boxzipfs serve: HTTPS with a self-signed CA; clients trust {ca}", file=sys.stderr)
+        return cert, key
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    return (args.tls_cert, args.tls_key) if args.tls_cert else None
 
 
 def _add_api(p: argparse.ArgumentParser) -> None:
     p.add_argument("--api-url", help="Box API root, as Box's SDKs take it (default https://api.box.com)")
+    p.add_argument("--ca-file", metavar="FILE", help=BY_NAME["ca_file"].help)
+    p.add_argument("--proxy", metavar="URL", help=BY_NAME["proxy"].help)
     p.add_argument("--local", type=Path, metavar="DIR", help="use an embedded local server over DIR instead")
 
 
@@ -251,6 +278,12 @@ def _settings(args: argparse.Namespace) -> Settings:
             "--redis: a password on the command line shows in ps; put the URL in the config file "
             "([mount] redis_url) or in BOXZIPFS_REDIS_URL"
         )
+    proxy = getattr(args, "proxy", None)
+    if proxy and url_has_password(proxy):
+        raise UsageError(
+            "--proxy: a password on the command line shows in ps; put the URL in the config file "
+            "(proxy) or in HTTPS_PROXY"
+        )
     return settings.override(**{o.name: getattr(args, o.name, None) for o in flag_options()})
 
 
@@ -293,17 +326,15 @@ def _add_ls(sub: Sub, common: argparse.ArgumentParser) -> None:
 
 
 def _run_ls(args: argparse.Namespace) -> int:
-    import httpx
-
     from boxzipfs.cli.ls import format_entries
     from boxzipfs.client.auth import StaticTokenAuth, auth_from_env
-    from boxzipfs.client.box import BoxClient
+    from boxzipfs.client.box import BoxClient, http_client
     from boxzipfs.server.child import start_local_server
 
     settings = _settings(args)
     if args.local is not None and not args.local.is_dir():
         raise UsageError(f"--local {args.local} is not a directory")
-    with httpx.Client(timeout=30) as http:
+    with http_client(30.0, ca_file=settings.ca_file, proxy=settings.proxy) as http:
         if args.local is not None:
             with start_local_server(args.local) as server:
                 client = BoxClient(http, StaticTokenAuth(server.token), server.url)

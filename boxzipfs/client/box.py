@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import httpx
+import truststore
 from cachetools import TTLCache
 from httpcore._sync import http11 as httpcore_http11
 
@@ -35,6 +37,7 @@ from boxzipfs.errors import (
     StreamBroken,
     TooManyRequests,
     Unauthorized,
+    UntrustedServer,
     api_error,
 )
 from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
@@ -54,12 +57,23 @@ MAX_REDIRECTS = 5  # hops a content GET follows (Box sends content from another 
 PAGE_LIMIT = 1000
 
 
-def http_client(stall_timeout: float, connect_timeout: float = 30.0) -> httpx.Client:
-    """The daemon's HTTP client: reads time out after ``stall_timeout`` (a stalled stream is
-    broken). httpcore already sets TCP_NODELAY on its sockets; the 40 ms Nagle stalls once
-    seen were the server's (see ``boxzipfs.server.run.bind``)."""
+def http_client(
+    stall_timeout: float, connect_timeout: float = 30.0, ca_file: str | None = None, proxy: str | None = None
+) -> httpx.Client:
+    """The HTTP client of the mount and every command: reads time out after ``stall_timeout``
+    (a stalled stream is broken); TLS verifies against the system's trust store (truststore:
+    corporate CAs installed the system way work) plus ``ca_file``, and cannot be switched off;
+    ``proxy`` (or HTTPS_PROXY/NO_PROXY from the environment) carries every request.
+    httpcore already sets TCP_NODELAY on its sockets; the 40 ms Nagle stalls once seen were
+    the server's (see ``boxzipfs.server.run.bind``)."""
+    context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise UntrustedServer(f"cannot use the CA file {ca_file}: {exc}") from None
     timeout = httpx.Timeout(connect_timeout, read=stall_timeout)
-    return httpx.Client(timeout=timeout, max_redirects=MAX_REDIRECTS)
+    return httpx.Client(timeout=timeout, max_redirects=MAX_REDIRECTS, verify=context, proxy=proxy or None)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -99,6 +113,12 @@ def transport_errors(operation: str, broken: type[NetworkError] = NetworkError) 
     try:
         yield
     except httpx.TransportError as exc:
+        if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise UntrustedServer(
+                f"{operation} failed: the server's TLS certificate is not trusted "
+                "(CERTIFICATE_VERIFY_FAILED); install its CA in the system's trust store or give it "
+                "with --ca-file"
+            ) from None
         raise broken(f"{operation} failed: {type(exc).__name__}") from None
 
 

@@ -42,6 +42,7 @@ from boxzipfs.errors import (
     MountError,
     NetworkError,
     Unauthorized,
+    UntrustedServer,
 )
 from boxzipfs.mount import readiness
 from boxzipfs.mount.limits import raise_open_files_limit
@@ -123,6 +124,8 @@ def check_credentials(client: BoxClient, notifier: readiness.Notifier) -> None:
     """Refused credentials stop the mount; an unreachable Box only warns (a network not up at boot)."""
     try:
         client.check_credentials()
+    except UntrustedServer as exc:  # never mounted over a connection that is not verified
+        raise MountError(str(exc)) from None
     except (Unauthorized, Forbidden, AuthError) as exc:
         raise MountError(f"Box refused the credentials: {exc}") from None
     except (NetworkError, BoxAPIError) as exc:
@@ -174,7 +177,9 @@ def _serve(
         for notice in cache_notices(cache_dir, settings.cache_size):
             log.warning("%s", notice)
             notifier.warn(notice)
-        http = stack.enter_context(http_client(settings.stall_timeout))
+        http = stack.enter_context(
+            http_client(settings.stall_timeout, ca_file=settings.ca_file, proxy=settings.proxy)
+        )
         auth: Auth
         api_url = settings.api_url
         if local_root is not None:

@@ -1,6 +1,6 @@
 """Start the server on a socket: bind first (port 0 picks a free one), announce
-the URL on stdout, then let uvicorn accept. Access logs stay off: content URLs
-are secrets."""
+the URL on stdout, then let uvicorn accept (over HTTPS with a certificate). Access
+logs stay off: content URLs are secrets."""
 
 from __future__ import annotations
 
@@ -40,22 +40,37 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-def serve(box: BoxApp, host: str, port: int, log_level: str = "warning") -> None:
+def serve(
+    box: BoxApp,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    tls: tuple[Path, Path] | None = None,
+) -> None:
     """Serve until SIGINT/SIGTERM; the first line on stdout is ``listening on URL``. With
     ``redirect_content``, a second listener (a free port) serves the content GETs that the
     first one redirects to it, as Box's API host sends content to another host."""
+    scheme = "https" if tls else "http"
     sock = bind(host, port)
     sockets = [sock]
     if box.config.redirect_content:
         content = bind(host, 0)
         sockets.append(content)
-        box.config.content_url = url_of(content)
-    print(f"listening on {url_of(sock)}", flush=True)
-    config = uvicorn.Config(box.app, log_level=log_level, access_log=False, lifespan="off")
+        box.config.content_url = url_of(content, scheme)
+    print(f"listening on {url_of(sock, scheme)}", flush=True)
+    cert, key = tls or (None, None)
+    config = uvicorn.Config(
+        box.app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=str(cert) if cert else None,
+        ssl_keyfile=str(key) if key else None,
+    )
     uvicorn.Server(config).run(sockets=sockets)
     sys.stdout.flush()
