@@ -97,6 +97,7 @@ class Settings:
     cache_size: int = default("cache_size")
     buffer_size: int = default("buffer_size")
     max_downloads: int = default("max_downloads")
+    api_calls_per_minute: int = default("api_calls_per_minute")
     reuse_seconds: float = default("reuse_seconds")
     queue_deadline: float = default("queue_deadline")
     stall_timeout: float = default("stall_timeout")

@@ -26,6 +26,17 @@ DOWNLOADS = Counter(
     registry=REGISTRY,
 )
 BOX_429 = Counter("boxzipfs_box_429", "429 answers from Box, waited out", registry=REGISTRY)
+API_CALLS = Counter(
+    "boxzipfs_api_calls",
+    "Box API calls (the monthly budget's unit), by endpoint",
+    ["endpoint"],
+    registry=REGISTRY,
+)
+API_PACING_SECONDS = Counter(
+    "boxzipfs_api_pacing_seconds",
+    "Seconds API calls waited for room in the per-minute budget",
+    registry=REGISTRY,
+)
 RETRIES = Counter("boxzipfs_box_retries", "Requests to Box retried after an error", registry=REGISTRY)
 RESUMES = Counter("boxzipfs_resumes", "Broken streams resumed", registry=REGISTRY)
 LEASE_WAITS = Counter(

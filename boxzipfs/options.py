@@ -176,6 +176,11 @@ OPTIONS: tuple[Option, ...] = (
     _mount("cache_size", parse_size, 10 << 30, "disk kept for completed archives"),
     _mount("buffer_size", parse_size, 1 << 20, "bytes gathered from the network per spool write"),
     _mount("max_downloads", _int, 5, "concurrent Box downloads of this mount"),
+    _mount(
+        "api_calls_per_minute", _int, 900,
+        "Box API calls this mount makes per minute at most, spread evenly (Box allows about 1,000 "
+        "per user; with --redis the fleet's hosts share it)",
+    ),
     _mount("reuse_seconds", _float, 120.0, "serve a completed archive again for this long"),
     _mount("queue_deadline", _float, 600.0, "seconds to keep retrying Box's 429s"),
     _mount("stall_timeout", _float, 60.0, "seconds without bytes before a stream is broken"),

@@ -122,6 +122,14 @@ def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
         "HTTPS with them; clients trust DIR/ca.pem (boxzipfs --ca-file)",
     )
     p.add_argument(
+        "--api-rate-limit",
+        type=int,
+        metavar="N",
+        help="API calls per user per minute; past it 429 rate_limit_exceeded with retry-after (as Box's "
+        "about 1,000); content GETs are not counted",
+    )
+    p.add_argument("--api-burst-limit", type=int, metavar="N", help="... and per second")
+    p.add_argument(
         "--redirect-content",
         action="store_true",
         help="content GETs answer 302 to the same content on a second listener (as Box's API host "
@@ -166,6 +174,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         archive_format=args.archive_format,
         redirect_content=args.redirect_content,
+        api_rate_limit=args.api_rate_limit,
+        api_burst_limit=args.api_burst_limit,
         faults=faults,
     )
     box = build_app(args.root, args.token + env_tokens, config, args.users, env_refresh)

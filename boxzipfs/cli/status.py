@@ -21,6 +21,7 @@ from rich.text import Text
 
 from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR
 from boxzipfs.drive.drive import BY_ID
+from boxzipfs.drive.view import API_XATTR
 
 
 def boxzipfs_mounts() -> list[Path]:
@@ -49,6 +50,28 @@ def browse_downloads(mountpoint: Path) -> list[dict[str, Any]]:
     for doc in docs:
         doc["path"] = str(mountpoint / doc["name"])
     return list(docs)
+
+
+def api_usage(mountpoint: Path) -> dict[str, Any] | None:
+    """The mount's Box API calls by endpoint and its pacing, from the root's xattr."""
+    try:
+        usage = json.loads(os.getxattr(mountpoint, API_XATTR))
+    except (OSError, ValueError):
+        return None
+    return usage if isinstance(usage, dict) else None
+
+
+def api_line(usage: dict[str, Any] | None) -> str | None:
+    """One line: API calls by endpoint, the budget, and the seconds they waited for it."""
+    if not usage:
+        return None
+    calls = usage.get("calls") or {}
+    shown = ", ".join(f"{name} {count}" for name, count in calls.items()) or "none yet"
+    shared = " (shared by the fleet)" if usage.get("shared") else ""
+    return (
+        f"Box API calls: {shown}; budget {usage.get('per_minute')}/min{shared}, "
+        f"{usage.get('seconds_waited', 0)}s waited for it"
+    )
 
 
 def collect(mountpoint: Path) -> list[dict[str, Any]]:
@@ -208,12 +231,20 @@ def _follow_plain(mountpoints: list[Path], interval: float, console: Console) ->
 def show(mountpoints: list[Path], once: bool, as_json: bool, interval: float, console: Console) -> int:
     """A snapshot (``once``/``as_json``), a live view on a terminal, or plain lines as things change."""
     if as_json:
-        snapshot = [{"mountpoint": str(mp), "requests": collect(mp)} for mp in mountpoints]
+        snapshot = [
+            {"mountpoint": str(mp), "requests": collect(mp), "api": api_usage(mp)} for mp in mountpoints
+        ]
         console.print_json(json.dumps(snapshot))
         return 0
 
     def frame() -> Group:
-        return Group(*(render(mp, collect(mp), console.width) for mp in mountpoints))
+        parts: list[Any] = []
+        for mp in mountpoints:
+            parts.append(render(mp, collect(mp), console.width))
+            line = api_line(api_usage(mp))
+            if line:
+                parts.append(line)
+        return Group(*parts)
 
     try:
         if once:

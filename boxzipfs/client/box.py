@@ -29,6 +29,7 @@ from httpcore._sync import http11 as httpcore_http11
 from boxzipfs import metrics
 from boxzipfs.client import redact
 from boxzipfs.client.auth import Auth
+from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import NO_RETRY, RetryPolicy
 from boxzipfs.errors import (
     BoxAPIError,
@@ -174,12 +175,14 @@ class BoxClient:
         api_url: str = DEFAULT_API_URL,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        pacer: ApiPacer | None = None,
     ) -> None:
         self.http = http
         self.auth = auth
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.pacer = pacer  # every API call takes its place in the budget first
         # Digests of the download URLs requested: Box's stop working seconds after their
         # create, so a day of them is remembered (bounded, whatever the mount's uptime).
         self._used_urls: TTLCache[str, bool] = TTLCache(maxsize=1 << 17, ttl=86400)
@@ -194,9 +197,11 @@ class BoxClient:
         operation: str,
         retry: RetryPolicy | None = None,
         retry_429: bool = True,
+        endpoint: str = "other",
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send with auth, one refresh after a 401, and retries on 429/5xx/connect errors.
+        """Send with auth, one refresh after a 401, and retries on 429/5xx/connect errors;
+        each attempt is an API call, paced under the budget and counted by ``endpoint``.
 
         ``retry_429`` False hands a 429 straight to the caller, which decides how to wait.
         """
@@ -205,6 +210,8 @@ class BoxClient:
         token = self.auth.token()
         while True:
             attempt += 1
+            if self.pacer is not None:
+                self.pacer.wait(endpoint)
             headers = {"Authorization": f"Bearer {token}"}
             error: BoxAPIError | NetworkError
             try:
@@ -246,6 +253,7 @@ class BoxClient:
             f"{self.api_url}/2.0/zip_downloads",
             "creating the zip download",
             retry_429=False,
+            endpoint="zip_downloads",
             json=request.to_json(),
         )
         log.debug(
@@ -266,6 +274,7 @@ class BoxClient:
             f"{self.api_url}/2.0/folders/0/items",
             "checking the credentials",
             retry=NO_RETRY,
+            endpoint="folder_items",
             params={"limit": 1, "fields": "id"},
             timeout=CHECK_TIMEOUT,
         )
@@ -293,7 +302,7 @@ class BoxClient:
 
     def get_status(self, download: ZipDownload) -> ZipStatus:
         """GET the status URL (404 until the download has started)."""
-        response = self._send("GET", download.status_url, "reading the zip status")
+        response = self._send("GET", download.status_url, "reading the zip status", endpoint="zip_status")
         return ZipStatus.from_json(response.json())
 
     def list_folder(self, folder_id: str, fields: str = "name,size,modified_at") -> Iterator[FolderEntry]:
@@ -301,7 +310,7 @@ class BoxClient:
         url = f"{self.api_url}/2.0/folders/{folder_id}/items"
         params: dict[str, str | int] = {"usemarker": "true", "limit": PAGE_LIMIT, "fields": fields}
         while True:
-            body = self._send("GET", url, "listing the folder", params=params).json()
+            body = self._send("GET", url, "listing the folder", endpoint="folder_items", params=params).json()
             for entry in body.get("entries", []):
                 yield FolderEntry.from_json(entry)
             marker = body.get("next_marker")

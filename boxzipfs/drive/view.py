@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_JSON, REQUEST_ZIP, STATUS_JSON = "request.json", "request.zip", "status.json"
 XATTR_MAX = 65536  # the kernel's limit for one xattr value
+API_XATTR = "user.boxzipfs.api"  # on the mount's root: its Box API calls by endpoint, and pacing
 
 ONLY_REQUEST_JSON = (
     "a request directory holds request.json, request.zip and status.json; only request.json "
@@ -321,8 +322,10 @@ class MountView:
         drive: Drive,
         owner: tuple[int, int] = (-1, -1),
         streaming_readers: frozenset[str] = DEFAULT_STREAMING_READERS,
+        api_usage: Callable[[], dict[str, object]] | None = None,
     ) -> None:
         self.drive = drive
+        self._api_usage = api_usage  # the mount's Box API calls by endpoint (the root's xattr)
         self.owner = owner  # (uid, gid) every file shows; chown to it changes nothing
         self.streaming_readers = streaming_readers
         self.scratch = ScratchFiles()
@@ -664,12 +667,16 @@ class MountView:
     def getxattr(self, path: str, name: str) -> bytes:
         if name == DOWNLOADS_XATTR and path == f"/{BROWSE}" and self.drive.browse is not None:
             return self._browse_downloads()
+        if name == API_XATTR and path == "/" and self._api_usage is not None:
+            return json.dumps(self._api_usage()).encode()
         status = self._status_of(path) if name == STATUS_XATTR else None
         if status is None:
             raise Refused(errno.ENODATA, "no such attribute")
         return status
 
     def listxattr(self, path: str) -> list[str]:
+        if path == "/" and self._api_usage is not None:
+            return [API_XATTR]
         if path == f"/{BROWSE}" and self.drive.browse is not None:
             return [DOWNLOADS_XATTR]
         return [STATUS_XATTR] if self._status_of(path) is not None else []

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from boxzipfs.atomicfile import atomic_write
 from boxzipfs.client.auth import Auth, RefreshTokenAuth, StaticTokenAuth, auth_from_env
 from boxzipfs.client.box import BoxClient, http_client
 from boxzipfs.client.fleet_auth import FleetRefreshTokenAuth
+from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, redact_url
 from boxzipfs.download.archive import DownloadSettings
@@ -103,6 +105,18 @@ def _serve_metrics(address: str, manager: DownloadManager, fleet: FleetBudget | 
 
     metrics.register_state(gauges)
     log.info("serving metrics at http://%s:%s/metrics", host or "127.0.0.1", port)
+
+
+def _api_pacer(settings: Settings, api_url: str) -> ApiPacer:
+    """This mount's API budget; with a Redis, the fleet's, shared by its hosts per account."""
+    key = fleet_name(settings.fleet, api_url, settings.auth_env(dict(os.environ)))
+    storage = None
+    if settings.redis_url:  # limits names a unix socket redis+unix://
+        storage = re.sub(r"^unix://", "redis+unix://", settings.redis_url)
+    try:
+        return ApiPacer(settings.api_calls_per_minute, key, storage)
+    except ValueError as exc:
+        raise MountError(f"--api-calls-per-minute: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -196,7 +210,8 @@ def _serve(
                 stack.callback(shared.close)
                 chain = fleet_name(settings.fleet, api_url, auth_env)
                 auth = FleetRefreshTokenAuth.sharing(auth, shared, chain)
-        client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4))
+        pacer = _api_pacer(settings, api_url)
+        client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4), pacer=pacer)
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
         for name, spec in settings.requests.items():
@@ -228,6 +243,7 @@ def _serve(
                 Drive(store, manager, settings.wait_for_size, browse),
                 (os.getuid(), os.getgid()),
                 settings.streaming_readers,
+                pacer.snapshot,
             ),
             on_mounted=notifier.ready,
             on_first_request=lambda: raise_read_ahead(mountpoint),

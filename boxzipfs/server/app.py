@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -17,6 +18,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import anyio.to_thread
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -139,6 +143,12 @@ class BoxApp:
         self.accounts = accounts
         self.config = config
         self.zips = ZipRegistry(store, config)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limits = [
+            parse(f"{n}/{per}")
+            for n, per in ((config.api_rate_limit, "minute"), (config.api_burst_limit, "second"))
+            if n
+        ]
         self.app = Starlette(
             routes=[
                 Route("/2.0/zip_downloads", self.create, methods=["POST"]),
@@ -158,10 +168,30 @@ class BoxApp:
     def _user(self, request: Request) -> User | None:
         return self.accounts.authenticate(request.headers.get("authorization"))
 
-    async def create(self, request: Request) -> Response:
+    def _over_limit(self, user: User) -> Response | None:
+        """Box's answer to a user past the API rate limit (the content host has none)."""
+        key = f"user:{user.id}"
+        if all(self._limiter.hit(item, key) for item in self._limits):
+            return None
+        reset = min(self._limiter.get_window_stats(item, key).reset_time for item in self._limits)
+        self.zips.count_429()
+        wait = max(1, math.ceil(reset - time.time()))
+        return client_error(
+            429, "rate_limit_exceeded", "Request rate limit exceeded, please try again later",
+            {"Retry-After": str(wait)},
+        )  # fmt: skip
+
+    def _api_user(self, request: Request) -> User | Response:
+        """The caller of an API route, or the answer that stops it (401, 429)."""
         user = self._user(request)
         if user is None:
             return _unauthorized()
+        return self._over_limit(user) or user
+
+    async def create(self, request: Request) -> Response:
+        user = self._api_user(request)
+        if isinstance(user, Response):
+            return user
         injected = self.config.faults.take_create_error()
         if injected is not None:
             headers = {} if injected.retry_after is None else {"Retry-After": f"{injected.retry_after:g}"}
@@ -254,9 +284,9 @@ class BoxApp:
             self.zips.finish(job, finished)
 
     async def status(self, request: Request) -> Response:
-        user = self._user(request)
-        if user is None:
-            return _unauthorized()
+        user = self._api_user(request)
+        if isinstance(user, Response):
+            return user
         try:
             status = self.zips.status(request.path_params["sid"], user)
         except ZipError as exc:
@@ -264,9 +294,9 @@ class BoxApp:
         return JSONResponse(status.to_json())
 
     async def folder_items(self, request: Request) -> Response:
-        user = self._user(request)
-        if user is None:
-            return _unauthorized()
+        user = self._api_user(request)
+        if isinstance(user, Response):
+            return user
         if not request.path_params["fid"].isdigit():  # Box's spec: 405 for an ID that is no number
             return client_error(405, "method_not_allowed", "Method Not Allowed")
         folder = self.store.resolve("folder", request.path_params["fid"])

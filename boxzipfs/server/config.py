@@ -129,6 +129,8 @@ class ServerConfig:
     token_ttl: float = 3600.0
     chunk_size: int = 1 << 20
     archive_format: str = "stored"  # or "deflate"; see ARCHIVE_FORMATS
+    api_rate_limit: int | None = None  # API calls per user per minute (429 rate_limit_exceeded)
+    api_burst_limit: int | None = None  # ... and per second
     redirect_content: bool = False  # content GETs answer 302 to the same path on a second listener
     content_url: str | None = None  # that listener's URL (set when it is bound)
     faults: Faults = field(default_factory=Faults)

@@ -252,6 +252,11 @@ class ZipRegistry:
             raise ZipError(403, "forbidden", "This zip download belongs to another user")
         return job.status()
 
+    def count_429(self) -> None:
+        """A 429 answered outside the download slots (the API rate limit)."""
+        with self._lock:
+            self.answered_429 += 1
+
     def stats(self) -> dict[str, int]:
         """Counters for tests and benchmarks: creates, started and active downloads, status reads."""
         with self._lock:
