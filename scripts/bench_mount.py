@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import httpx
 
 from boxzipfs.server.child import start_local_server
 
+UNPACED = 10**9  # the local server has no rate limit: benchmarks measure the daemon, not Box's budget
 MiB = 1 << 20
 GiB = 1 << 30
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -65,13 +67,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Mount:
-    def __init__(self, work: Path, api_url: str, token: str, tag: str) -> None:
+    def __init__(
+        self, work: Path, api_url: str, token: str, tag: str, extra: list[str] | None = None
+    ) -> None:
         self.path = work / f"mnt-{tag}"
         self.path.mkdir()
         argv = [sys.executable, "-m", "boxzipfs", "mount", str(self.path), "--foreground",
-                "--api-url", api_url, "--state-dir", str(work / f"state-{tag}"),
+                "--api-url", api_url, "--api-calls-per-minute", str(UNPACED),
+                "--state-dir", str(work / f"state-{tag}"),
                 "--cache-dir", str(work / f"cache-{tag}"), "--reuse-seconds", "600",
-                "--cache-size", "8G", "-q"]  # fmt: skip
+                "--cache-size", "8G", "-q", *(extra or [])]  # fmt: skip
         self.process = subprocess.Popen(argv, env={**os.environ, "BOX_ACCESS_TOKEN": token})
         self.count = 0
         deadline = time.monotonic() + 30
@@ -119,9 +124,12 @@ def mount_ttfb(path: Path) -> float:
     return first
 
 
-def direct(url: str, token: str, folder_id: str) -> tuple[float, float, int]:
-    """(seconds, time to first byte, bytes) of a create plus one streamed GET, with httpx."""
-    with httpx.Client(timeout=120) as http:
+def direct(
+    url: str, token: str, folder_id: str, verify: ssl.SSLContext | bool = True
+) -> tuple[float, float, int]:
+    """(seconds, time to first byte, bytes) of a create plus one streamed GET, with httpx
+    (``verify``: the CA of an HTTPS run, where both sides pay TLS)."""
+    with httpx.Client(timeout=120, verify=verify) as http:
         start = time.perf_counter()
         answer = http.post(f"{url}/2.0/zip_downloads", json={"items": [{"type": "folder", "id": folder_id}]},
                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
@@ -160,6 +168,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="rounds")
     parser.add_argument("--concurrent", type=int, default=5, help="requests read at once")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument(
+        "--https", action="store_true", help="serve HTTPS (a throw-away CA): both sides pay TLS, as with Box"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="boxzipfs-bench-"))
     rows: dict[str, list[float]] = {
@@ -171,9 +182,14 @@ def main() -> None:
         main_id = make_tree(root, "main", args.size_mib * MiB, random_data=True)
         small_id = make_tree(root, "rss-256m", 256 * MiB, random_data=False) if not args.skip_rss else ""
         large_id = make_tree(root, "rss-4g", 4096 * MiB, random_data=False) if not args.skip_rss else ""
-        with start_local_server(root) as server:
-            direct(server.url, server.token, main_id)  # warm the page cache and the CRC cache
-            mount = Mount(work, server.url, server.token, "tp")
+        tls = ["--tls-self-signed", str(work / "tls")] if args.https else []
+        with start_local_server(root, tls) as server:
+            extra = ["--ca-file", str(work / "tls" / "ca.pem")] if args.https else []
+            verify: ssl.SSLContext | bool = True
+            if args.https:
+                verify = ssl.create_default_context(cafile=str(work / "tls" / "ca.pem"))
+            direct(server.url, server.token, main_id, verify)  # warm the page cache and the CRC cache
+            mount = Mount(work, server.url, server.token, "tp", extra)
             try:
                 # Warm-up, not reported: memory a VM touches for the first time is slow to fault in.
                 dd(mount.new_request(main_id))
@@ -185,14 +201,14 @@ def main() -> None:
                     reread_s, reread_size = dd(path)  # within the reuse window: the same archive
                     assert reread_size == size
                     cpu0 = time.process_time()
-                    direct_s, ttfb_direct, direct_size = direct(server.url, server.token, main_id)
+                    direct_s, ttfb_direct, direct_size = direct(server.url, server.token, main_id, verify)
                     direct_cpu = time.process_time() - cpu0
                     assert size == direct_size, (size, direct_size)
                     ttfb_mount = mount_ttfb(mount.new_request(main_id))
                     paths = [mount.new_request(main_id) for _ in range(args.concurrent)]
                     many = at_once([lambda p=p: dd(p)[1] for p in paths])
                     many_direct = at_once(
-                        [lambda: direct(server.url, server.token, main_id)[2]] * args.concurrent
+                        [lambda: direct(server.url, server.token, main_id, verify)[2]] * args.concurrent
                     )
                     for key, value in (
                         ("mount", size / mount_s / 1e6), ("httpx", size / direct_s / 1e6),
@@ -206,7 +222,7 @@ def main() -> None:
             rss = {}
             if not args.skip_rss:
                 for label, folder_id in (("256 MiB", small_id), ("4 GiB", large_id)):
-                    fresh = Mount(work, server.url, server.token, label.replace(" ", ""))
+                    fresh = Mount(work, server.url, server.token, label.replace(" ", ""), extra)
                     try:
                         dd(fresh.new_request(folder_id))
                         rss[label] = peak_rss_mib(fresh.process.pid)
@@ -219,7 +235,9 @@ def main() -> None:
 
 def report(rows: dict[str, list[float]], size: int, args: argparse.Namespace, rss: dict[str, float]) -> None:
     n = len(rows["mount"])
-    print(f"archive: {size / MiB:.0f} MiB of stored random data; {n} rounds, each measuring both sides")
+    wire = "HTTPS" if args.https else "HTTP"
+    print(f"archive: {size / MiB:.0f} MiB of stored random data over {wire}; {n} rounds, "
+          "each measuring both sides")
     print(f"{'round':>5} {'mount MB/s':>10} {'httpx MB/s':>10} {'CPU s/GiB mount':>15} {'httpx':>6} "
           f"{'reread MB/s':>11} {f'{args.concurrent}x mount':>10} {f'{args.concurrent}x httpx':>10} "
           f"{'TTFB mount':>10} {'httpx':>6}")  # fmt: skip

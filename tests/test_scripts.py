@@ -47,6 +47,8 @@ def test_benchmarks_print_their_figures() -> None:
     assert "archive MB/s" in server and "ratio" in server
     mount = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss")
     assert "dd MB/s, mount / httpx" in mount and "TTFB, mount / httpx" in mount
+    tls = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss", "--https")
+    assert "over HTTPS" in tls and "dd MB/s, mount / httpx" in tls
     browse = run("scripts/bench-browse", "--files", "40", "--size-mib", "32", "--runs", "1")
     assert "files/s, cp -r browse / zip + extract" in browse
     assert "MB/s, browse file / folder archive" in browse

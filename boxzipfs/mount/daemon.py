@@ -210,7 +210,8 @@ def _serve(
                 stack.callback(shared.close)
                 chain = fleet_name(settings.fleet, api_url, auth_env)
                 auth = FleetRefreshTokenAuth.sharing(auth, shared, chain)
-        pacer = _api_pacer(settings, api_url)
+        # The budget is Box's: the embedded server of --local has no limit to keep under.
+        pacer = None if local_root is not None else _api_pacer(settings, api_url)
         client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4), pacer=pacer)
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
@@ -243,7 +244,7 @@ def _serve(
                 Drive(store, manager, settings.wait_for_size, browse),
                 (os.getuid(), os.getgid()),
                 settings.streaming_readers,
-                pacer.snapshot,
+                pacer.snapshot if pacer is not None else None,
             ),
             on_mounted=notifier.ready,
             on_first_request=lambda: raise_read_ahead(mountpoint),
