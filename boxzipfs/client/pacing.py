@@ -9,7 +9,8 @@ keeps the moving windows: in memory for one mount, in Redis for a fleet, whose
 hosts then share one budget per user. Content GETs are not API calls (Box's
 content host is not limited by it) and are never paced.
 
-If the fleet's Redis fails, pacing goes on in memory for this host (logged once).
+If the fleet's Redis fails, pacing goes on in memory for this host (logged), and the
+fleet's budget is tried again REJOIN_SECONDS later.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from limits.strategies import MovingWindowRateLimiter
 from boxzipfs import metrics
 
 log = logging.getLogger(__name__)
+REJOIN_SECONDS = 10.0  # after the fleet's Redis failed, try it again this much later
 
 
 class ApiPacer:
@@ -48,18 +50,22 @@ class ApiPacer:
         )
         self._key = f"boxzipfs:api:{key}"
         self._sleep = sleep
-        self._shared = storage_url is not None
         storage = storage_from_string(storage_url) if storage_url else MemoryStorage()
         if not isinstance(storage, Storage):
             raise ValueError(f"{storage_url}: not a storage for synchronous code")
-        self._limiter = MovingWindowRateLimiter(storage)
-        self._lock = threading.Lock()  # guards calls, waited and _shared
+        self._own = MovingWindowRateLimiter(MemoryStorage())  # this host alone, when it must
+        self._fleet = MovingWindowRateLimiter(storage) if storage_url else None
+        self._limiter = self._fleet or self._own
+        self._shared = self._fleet is not None
+        self._retry_at = 0.0  # when to try the fleet's budget again after it failed
+        self._lock = threading.Lock()  # guards calls, waited, _limiter, _shared and _retry_at
         self.calls: Counter[str] = Counter()
         self.waited = 0.0
 
     def wait(self, endpoint: str) -> float:
         """Take a place for one call to ``endpoint``; the seconds waited for it."""
         waited = 0.0
+        self._maybe_rejoin()
         while True:
             try:
                 if all(self._limiter.test(item, self._key) for item in self._items) and all(
@@ -81,12 +87,20 @@ class ApiPacer:
             metrics.API_PACING_SECONDS.inc(waited)
         return waited
 
+    def _maybe_rejoin(self) -> None:
+        with self._lock:
+            if self._fleet is None or self._shared or time.monotonic() < self._retry_at:
+                return
+            self._limiter, self._shared = self._fleet, True
+        log.info("API pacing: sharing the fleet's budget again")
+
     def _fall_back(self, exc: Exception) -> None:
         with self._lock:
             if not self._shared:
                 raise exc
             self._shared = False
-            self._limiter = MovingWindowRateLimiter(MemoryStorage())
+            self._limiter = self._own
+            self._retry_at = time.monotonic() + REJOIN_SECONDS
         log.warning(
             "API pacing: the shared budget is unreachable (%s); pacing this host alone", type(exc).__name__
         )

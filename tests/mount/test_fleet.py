@@ -162,6 +162,7 @@ def test_a_killed_host_loses_its_leases_and_the_others_go_on(
     r"fleet \S+ degraded: Redis unreachable",
     r"fleet \S+: Redis answers again; rejoined",
     r"download \S+ failed: ",
+    r"API pacing: the shared budget is unreachable",
 )
 def test_redis_lost_mid_run_then_back(
     tmp_path: Path, start_server: StartServer, redis_server: RedisServer

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import expected_members, zip_contents
-from tests.mount.support import folder_items, status
+from tests.mount.support import define, folder_items, status
 
 pytestmark = pytest.mark.mount
 
@@ -76,8 +76,7 @@ def test_sed_i_edits_a_definition_in_one_replacement(
 ) -> None:
     root, _ = tree
     mp = mount("--local", str(root))
-    (mp / "x").mkdir()
-    (mp / "x" / "request.json").write_text(json.dumps({"items": folder_items(root, "docs")}))
+    define(mp, "x", {"items": folder_items(root, "docs")})
     docs, photos = folder_items(root, "docs")[0]["id"], folder_items(root, "photos")[0]["id"]
     run("sed", "-i", f"s/{docs}/{photos}/", mp / "x" / "request.json")
     assert zip_contents((mp / "x" / "request.zip").read_bytes()) == expected_members(root, "photos")
@@ -90,9 +89,7 @@ def test_a_bad_definition_renamed_over_request_json_is_refused_and_the_old_one_s
 ) -> None:
     root, _ = tree
     mp = mount("--local", str(root))
-    (mp / "x").mkdir()
-    good = json.dumps({"items": folder_items(root, "docs")})
-    (mp / "x" / "request.json").write_text(good)
+    good = (define(mp, "x", {"items": folder_items(root, "docs")}) / "request.json").read_text()
     scratch = mp / "x" / ".tmp-edit"
     scratch.write_text('{"items": "not a list"}')
     with pytest.raises(OSError) as refused:
@@ -112,8 +109,7 @@ def test_rm_of_request_json_leaves_the_request_undefined_until_a_new_one_is_writ
 ) -> None:
     root, _ = tree
     mp = mount("--local", str(root))
-    (mp / "x").mkdir()
-    (mp / "x" / "request.json").write_text(json.dumps({"items": folder_items(root, "docs")}))
+    define(mp, "x", {"items": folder_items(root, "docs")})
     (mp / "x" / "request.json").unlink()
     assert os.listdir(mp / "x") == ["status.json"]
     assert status(mp / "x")["defined"] is False
