@@ -530,11 +530,12 @@ class MountView:
         """keep_cache only when the page cache can hold nothing but these bytes for ``path``:
         the version last opened there was this one. Any other open drops the cached pages,
         whatever the kernel made of the attributes (a change of the same size and second)."""
-        if opened.keep_cache:
-            with self._lock:
-                same = self._cached_versions.get(path) == opened.version
-                self._cached_versions[path] = opened.version
-            opened.keep_cache = same
+        # Every open records its version: one without keep_cache (a stream, or another
+        # version) has just dropped the cached pages, so afterwards only this version's are there.
+        with self._lock:
+            same = self._cached_versions.get(path) == opened.version
+            self._cached_versions[path] = opened.version
+        opened.keep_cache = opened.keep_cache and same
         return opened
 
     def _open_box(self, path: str, node: Node, caller: int | None) -> OpenFile:
