@@ -16,6 +16,8 @@ def test_browse_reads_cost_the_same_late_as_early_and_memory_comes_back() -> Non
     first, last = figures.rounds[0], figures.rounds[-1]
     # before the fix the last round ran at a fifth of the first (a sweep over every download ever)
     assert last["files_per_second"] >= 0.6 * first["files_per_second"], figures
-    assert figures.idle["threads"] <= figures.start["threads"] + 3, figures
+    # libfuse keeps up to 10 idle workers; what must not happen is growth with the files read
+    assert figures.idle["threads"] <= figures.start["threads"] + 12, figures
+    assert last["threads"] <= first["threads"] + 2, figures
     assert figures.idle["fds"] <= figures.start["fds"] + 2, figures
     assert figures.idle["rss_mib"] <= first["rss_mib"] + 20, figures  # not one step per file read
