@@ -16,7 +16,7 @@ import pytest
 
 from boxzipfs.server.child import LocalServer
 from tests.conftest import StartServer
-from tests.helpers import bearer, create, file_id
+from tests.helpers import bearer, boxzipfs, create, file_id
 from tests.redisserver import RedisServer
 
 Mount = Callable[..., Path]
@@ -82,6 +82,11 @@ def test_a_paced_copy_meets_no_429_and_an_unpaced_one_does(
     usage = json.loads(os.getxattr(paced, "user.boxzipfs.api"))
     assert usage["calls"]["zip_downloads"] == stats(server)["creates"] == FILES
     assert usage["per_minute"] == 480 and usage["calls"]["folder_items"] >= 2
+    shown = boxzipfs("status", paced, "--once", env={"COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    listed = usage["calls"]["folder_items"]
+    assert f"Box API calls: folder_items {listed}, zip_downloads {FILES}" in shown.stdout
+    assert "budget 480/min" in shown.stdout
 
 
 @pytest.mark.mount
