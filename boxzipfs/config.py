@@ -92,6 +92,8 @@ class Settings:
     refresh_token_store: str | None = default("refresh_token_store")
     subject_type: str | None = default("subject_type")
     subject_id: str | None = default("subject_id")
+    jwt_config: str | None = default("jwt_config")
+    as_user: str | None = default("as_user")
     state_dir: str | None = default("state_dir")
     cache_dir: str | None = default("cache_dir")
     cache_size: int = default("cache_size")
@@ -121,7 +123,7 @@ class Settings:
         """Auth settings as BOX_* variables; the real environment wins over the file."""
         merged = {env: str(v) for name, env in AUTH_ENV.items() if (v := getattr(self, name)) is not None}
         merged.update({k: v for k, v in environ.items() if k in AUTH_ENV.values() and v})
-        for key in ("BOX_TOKEN_FILE", "BOX_CLIENT_SECRET_FILE", "BOX_REFRESH_TOKEN_STORE"):
+        for key in ("BOX_TOKEN_FILE", "BOX_CLIENT_SECRET_FILE", "BOX_REFRESH_TOKEN_STORE", "BOX_JWT_CONFIG"):
             if key in merged:
                 merged[key] = str(Path(merged[key]).expanduser())
         return merged

@@ -108,10 +108,6 @@ class Option:
     metavar: str | None = None
     group: str | None = None  # the --help group it is listed in
 
-    @property
-    def fstab_key(self) -> str | None:
-        return self.name if self.fstab else None
-
     def read(self, value: Any, where: str) -> Any:
         """``value`` parsed, or OptionError naming the option and where it came from."""
         try:
@@ -171,6 +167,17 @@ OPTIONS: tuple[Option, ...] = (
     _auth("refresh_token_store", "BOX_REFRESH_TOKEN_STORE", "where the rotating refresh token is kept"),
     _auth("subject_type", "BOX_SUBJECT_TYPE", "client credentials: enterprise or user"),
     _auth("subject_id", "BOX_SUBJECT_ID", "client credentials: the enterprise or user ID"),
+    _auth(
+        "jwt_config", "BOX_JWT_CONFIG",
+        "a JWT app's config file (the JSON Box's developer console downloads); its enterprise's "
+        "service account, or the user of subject_type = user and subject_id",
+    ),
+    Option(
+        "as_user", _text, None,
+        "act for this Box user ID (Box's As-User header on every API call; the credentials must be "
+        "an admin's or a service account's of the user's enterprise)",
+        "auth", "--as-user", True, "BOX_AS_USER", metavar="USER_ID",
+    ),
     _mount("state_dir", _text, None, "where request definitions and the log live"),
     _mount("cache_dir", _text, None, "where archives are spooled"),
     _mount("cache_size", parse_size, 10 << 30, "disk kept for completed archives"),

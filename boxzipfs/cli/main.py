@@ -9,20 +9,23 @@ Every failure reaches the user as one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from boxzipfs.atomicfile import atomic_write
 from boxzipfs.config import Settings, load_settings, request_from_items, url_has_password
 from boxzipfs.errors import BoxZipError
 from boxzipfs.options import BY_NAME, Option, flag_options, parse_size
 from boxzipfs.server.config import ARCHIVE_FORMATS, Faults, InjectedError, ServerConfig
 
-COMMANDS = ("serve", "mount", "unmount", "ls", "request", "status", "config")
+COMMANDS = ("serve", "mount", "unmount", "ls", "request", "status", "config", "login", "whoami")
 
 DESCRIPTION = """\
 Box content as ordinary local files. Each directory of a boxzipfs mount is one
@@ -34,6 +37,8 @@ account, so you can try it without one."""
 EPILOG = """\
 examples:
   boxzipfs mount /mnt/box --local ~/box-sample       # no Box account needed
+  boxzipfs login                                     # connect a Box account (browser)
+  boxzipfs whoami --check                            # prove a mount would work
   boxzipfs ls --local ~/box-sample                   # folder and file IDs
   boxzipfs request add /mnt/box reports folder:123   # define a request
   cp /mnt/box/reports/request.zip /backup/           # stream the archive
@@ -68,6 +73,9 @@ def _common(top: bool = False) -> argparse.ArgumentParser:
 
 
 if TYPE_CHECKING:
+    from boxzipfs.cli.whoami import Report
+    from boxzipfs.client.box import BoxClient
+
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -130,6 +138,14 @@ def _add_serve(sub: Sub, common: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--api-burst-limit", type=int, metavar="N", help="... and per second")
     p.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="this server's clock runs this far ahead of the machine's, for its JWT checks and "
+        "Date headers (tests a client's clock skew)",
+    )
+    p.add_argument(
         "--redirect-content",
         action="store_true",
         help="content GETs answer 302 to the same content on a second listener (as Box's API host "
@@ -176,6 +192,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         redirect_content=args.redirect_content,
         api_rate_limit=args.api_rate_limit,
         api_burst_limit=args.api_burst_limit,
+        clock_offset=args.clock_offset,
         faults=faults,
     )
     box = build_app(args.root, args.token + env_tokens, config, args.users, env_refresh)
@@ -203,6 +220,7 @@ def _add_api(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ca-file", metavar="FILE", help=BY_NAME["ca_file"].help)
     p.add_argument("--proxy", metavar="URL", help=BY_NAME["proxy"].help)
     p.add_argument("--local", type=Path, metavar="DIR", help="use an embedded local server over DIR instead")
+    p.add_argument("--as-user", metavar="USER_ID", help=BY_NAME["as_user"].help)
 
 
 def _add_mount(sub: Sub, common: argparse.ArgumentParser) -> None:
@@ -335,24 +353,156 @@ def _add_ls(sub: Sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _run_ls(args: argparse.Namespace) -> int:
-    from boxzipfs.cli.ls import format_entries
-    from boxzipfs.client.auth import StaticTokenAuth, auth_from_env
+@contextlib.contextmanager
+def _api_client(args: argparse.Namespace, settings: Settings) -> Iterator[tuple[BoxClient, Report]]:
+    """A Box client with the mount's own credentials and options (or the embedded server of
+    --local), and a report saying which credentials they are."""
+    from boxzipfs.cli.whoami import Report
+    from boxzipfs.client.auth import StaticTokenAuth, describe_auth
     from boxzipfs.client.box import BoxClient, http_client
+    from boxzipfs.client.credentials import open_auth
     from boxzipfs.server.child import start_local_server
 
+    local = getattr(args, "local", None)
+    if local is not None and not local.is_dir():
+        raise UsageError(f"--local {local} is not a directory")
+    with contextlib.ExitStack() as stack:
+        http = stack.enter_context(http_client(30.0, ca_file=settings.ca_file, proxy=settings.proxy))
+        if local is not None:
+            server = stack.enter_context(start_local_server(local))
+            report = Report("access token", f"the embedded server over {local}", server.url)
+            yield BoxClient(http, StaticTokenAuth(server.token), server.url), report
+            return
+        env = settings.auth_env(dict(os.environ))
+        method, source = describe_auth(env)
+        report = Report(method, source, settings.api_url, settings.as_user)
+        try:
+            auth = open_auth(http, settings.api_url, env, stack, None, settings.redis_url, settings.fleet)
+        except BoxZipError as exc:
+            report.failed_step = "open the credentials"
+            raise _Failed(report, exc) from None
+        yield BoxClient(http, auth, settings.api_url, as_user=settings.as_user), report
+
+
+class _Failed(BoxZipError):
+    """Credentials that could not even be opened (whoami reports them as a finding)."""
+
+    def __init__(self, report: Report, cause: BoxZipError) -> None:
+        super().__init__(str(cause))
+        self.report = report
+        self.cause = cause
+
+
+def _run_ls(args: argparse.Namespace) -> int:
+    from boxzipfs.cli.ls import format_entries
+
     settings = _settings(args)
-    if args.local is not None and not args.local.is_dir():
-        raise UsageError(f"--local {args.local} is not a directory")
+    try:
+        with _api_client(args, settings) as (client, _):
+            print(format_entries(client.list_folder(args.folder_id), args.json))
+    except _Failed as exc:
+        raise exc.cause from None
+    return 0
+
+
+def _add_whoami(sub: Sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "whoami", parents=[common], help="who the credentials are; --check proves a mount would work"
+    )
+    _add_api(p)
+    p.add_argument(
+        "--check", action="store_true", help="also list the root folder and create and read a zip of one file"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _run_whoami(args: argparse.Namespace) -> int:
+    from boxzipfs.cli.whoami import diagnose, whoami
+
+    settings = _settings(args)
+    try:
+        with _api_client(args, settings) as (client, report):
+            whoami(client, report, args.check)
+    except _Failed as exc:
+        report = exc.report
+        report.cause, report.fix = diagnose(exc.cause, report)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
+def _add_login(sub: Sub, common: argparse.ArgumentParser) -> None:
+    from boxzipfs.client.login import DEFAULT_REDIRECT_PORT
+
+    p = sub.add_parser(
+        "login",
+        parents=[common],
+        help="connect a Box account: OAuth 2.0 in a browser; stores the refresh token and points the "
+        "config file at it",
+    )
+    p.add_argument("--api-url", help="Box API root (its authorize page included), e.g. an embedded server")
+    p.add_argument("--ca-file", metavar="FILE", help=BY_NAME["ca_file"].help)
+    p.add_argument("--proxy", metavar="URL", help=BY_NAME["proxy"].help)
+    p.add_argument(
+        "--no-browser",
+        action="store_true",
+        help="print the URL and read the redirect URL (or the code) pasted on standard input",
+    )
+    p.add_argument(
+        "--redirect-port",
+        type=int,
+        default=DEFAULT_REDIRECT_PORT,
+        metavar="N",
+        help=f"the loopback port of the redirect URI http://127.0.0.1:N/callback, which the app must "
+        f"register exactly (default {DEFAULT_REDIRECT_PORT})",
+    )
+
+
+def _run_login(args: argparse.Namespace) -> int:
+    from boxzipfs.cli.login import client_secret, default_store, point_config, seed_fleet, store_refresh_token
+    from boxzipfs.client.auth import StaticTokenAuth
+    from boxzipfs.client.box import BoxClient, http_client
+    from boxzipfs.client.credentials import fleet_name
+    from boxzipfs.client.login import login
+    from boxzipfs.config import default_config_path
+
+    settings = _settings(args)
+    environ = dict(os.environ)
+    env = settings.auth_env(environ)
+    client_id = env.get("BOX_CLIENT_ID")
+    if not client_id:
+        raise UsageError("no client ID: set BOX_CLIENT_ID or [auth] client_id (the app's Configuration page)")
+    secret, keep_secret = client_secret(settings, environ)
+    store = Path(env.get("BOX_REFRESH_TOKEN_STORE") or default_store())
+    say = functools.partial(print, file=sys.stderr)
     with http_client(30.0, ca_file=settings.ca_file, proxy=settings.proxy) as http:
-        if args.local is not None:
-            with start_local_server(args.local) as server:
-                client = BoxClient(http, StaticTokenAuth(server.token), server.url)
-                print(format_entries(client.list_folder(args.folder_id), args.json))
-            return 0
-        auth = auth_from_env(http, settings.api_url, settings.auth_env(dict(os.environ)))
-        client = BoxClient(http, auth, settings.api_url)
-        print(format_entries(client.list_folder(args.folder_id), args.json))
+        answer = login(
+            http, settings.api_url, client_id, secret, args.redirect_port, not args.no_browser, say,
+            sys.stdin.readline,
+        )  # fmt: skip
+        user = BoxClient(http, StaticTokenAuth(str(answer["access_token"])), settings.api_url).users_me()
+    config = args.config or args.top_config or default_config_path()
+    values = {"client_id": client_id, "refresh_token_store": str(store)}
+    if keep_secret:
+        secret_file = config.parent / "client-secret"
+        secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(secret_file, (secret + "\n").encode(), 0o600)
+        values["client_secret_file"] = str(secret_file)
+    if settings.redis_url:
+        fleet = fleet_name(settings.fleet, settings.api_url, {**env, "BOX_REFRESH_TOKEN_STORE": str(store)})
+        seed_fleet(settings.redis_url, fleet, answer)
+        where = "the fleet's Redis"
+    else:
+        store_refresh_token(store, answer)
+        where = str(store)
+    top = {"api_url": settings.api_url} if args.api_url else {}
+    removed = point_config(config, values, top)
+    print(f"boxzipfs: logged in as {user.get('name')} ({user.get('login')}); the refresh token is in {where}")
+    print(f"boxzipfs: {config} now points at it; mount with: boxzipfs mount MOUNTPOINT")
+    if removed:
+        print(f"boxzipfs: removed [auth] {', '.join(removed)} from {config}: they would win over the login")
     return 0
 
 
@@ -413,7 +563,8 @@ def _add_status(sub: Sub, common: argparse.ArgumentParser) -> None:
 
 
 def _run_fleet_status(args: argparse.Namespace) -> int:
-    from boxzipfs.download.fleet import default_fleet, fleet_report
+    from boxzipfs.client.credentials import default_fleet
+    from boxzipfs.download.fleet import fleet_report
 
     settings = _settings(args)
     if not settings.redis_url:
@@ -486,7 +637,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"boxzipfs {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = _common()
-    for add in (_add_mount, _add_unmount, _add_request, _add_status, _add_ls, _add_config, _add_serve):
+    for add in (
+        _add_mount, _add_unmount, _add_request, _add_status, _add_ls, _add_login, _add_whoami, _add_config,
+        _add_serve,
+    ):  # fmt: skip
         add(sub, common)
     return parser
 
@@ -520,6 +674,10 @@ def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:
         return unmount(args.mountpoint, args.lazy)
     if args.command == "ls":
         return _run_ls(args)
+    if args.command == "login":
+        return _run_login(args)
+    if args.command == "whoami":
+        return _run_whoami(args)
     if args.command == "request":
         return _run_request(args)
     if args.command == "status":

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import httpx
 
 from boxzipfs.atomicfile import atomic_write
+from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.errors import AuthError, NetworkError
 
 EXPIRY_MARGIN = 30.0
@@ -98,16 +99,47 @@ class TokenFileAuth:
         return f"TokenFileAuth({self._path}, <token hidden>)"
 
 
+class TokenRefused(AuthError):
+    """The token endpoint refused a grant; ``date`` is its Date header (Box's clock)."""
+
+    def __init__(self, message: str, date: str | None) -> None:
+        super().__init__(message)
+        self.date = date
+
+
+def token_request(http: httpx.Client, token_url: str, form: dict[str, str]) -> dict[str, Any]:
+    """POST a grant to Box's token endpoint; its answer, or AuthError with Box's error code and
+    description (never the form: it holds secrets)."""
+    try:
+        response = http.post(token_url, data=form)
+    except httpx.TransportError as exc:
+        raise NetworkError(f"token endpoint unreachable: {type(exc).__name__}") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
+    if response.status_code != 200 or not isinstance(answer, dict) or "access_token" not in answer:
+        error = answer.get("error", "") if isinstance(answer, dict) else ""
+        description = answer.get("error_description", "") if isinstance(answer, dict) else ""
+        raise TokenRefused(
+            f"token endpoint answered {response.status_code} {error}: {description}".rstrip(": "),
+            response.headers.get("date"),
+        )
+    return answer
+
+
 class _OAuthAuth:
     """Shared token-endpoint logic: cache the access token until shortly before expiry."""
 
     def __init__(self, http: httpx.Client, token_url: str) -> None:
         self._http = http
         self._token_url = token_url
+        self.pacer: ApiPacer | None = None  # token calls are API calls: paced and counted too
         # Guards _access and _expires: one token fetch at a time.
         self._lock = threading.Lock()
         self._access: str | None = None
         self._expires = 0.0
+        self.expires_at: float | None = None  # wall time the current access token expires
 
     def _form(self) -> dict[str, str]:
         raise NotImplementedError
@@ -116,23 +148,14 @@ class _OAuthAuth:
         """Hook run with each successful answer before its token is used."""
 
     def _fetch(self) -> str:
-        try:
-            response = self._http.post(self._token_url, data=self._form())
-        except httpx.TransportError as exc:
-            raise NetworkError(f"token endpoint unreachable: {type(exc).__name__}") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        if response.status_code != 200 or "access_token" not in answer:
-            error = answer.get("error", "") if isinstance(answer, dict) else ""
-            description = answer.get("error_description", "") if isinstance(answer, dict) else ""
-            raise AuthError(
-                f"token endpoint answered {response.status_code} {error}: {description}".rstrip(": ")
-            )
+        if self.pacer is not None:
+            self.pacer.wait("oauth2_token")
+        answer = token_request(self._http, self._token_url, self._form())
         self._accept(answer)
         self._access = str(answer["access_token"])
-        self._expires = time.monotonic() + float(answer.get("expires_in", 3600)) - EXPIRY_MARGIN
+        lifetime = float(answer.get("expires_in", 3600))
+        self._expires = time.monotonic() + lifetime - EXPIRY_MARGIN
+        self.expires_at = time.time() + lifetime
         return self._access
 
     def token(self) -> str:
@@ -210,31 +233,72 @@ class ClientCredentialsAuth(_OAuthAuth):
         return dict(self._fields)
 
 
-def auth_from_env(http: httpx.Client, api_url: str, env: dict[str, str]) -> Auth:
+def _secret(env: dict[str, str]) -> str:
+    if env.get("BOX_CLIENT_SECRET"):
+        return env["BOX_CLIENT_SECRET"]
+    path = env.get("BOX_CLIENT_SECRET_FILE")
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise AuthError(f"cannot read the client secret file {path}: {exc.strerror}") from None
+
+
+def auth_from_env(
+    http: httpx.Client, api_url: str, env: dict[str, str], pacer: ApiPacer | None = None
+) -> Auth:
     """Pick the auth the environment configures, most specific first.
 
-    ``BOX_ACCESS_TOKEN`` or ``BOX_TOKEN_FILE``: a static token.
+    ``BOX_ACCESS_TOKEN`` or ``BOX_TOKEN_FILE``: a static token. ``BOX_JWT_CONFIG``: a JWT
+    app (its enterprise, or the user of ``BOX_SUBJECT_TYPE=user`` + ``BOX_SUBJECT_ID``).
     ``BOX_CLIENT_ID`` + ``BOX_CLIENT_SECRET`` (or ``BOX_CLIENT_SECRET_FILE``) with
-    ``BOX_REFRESH_TOKEN_STORE``: the refresh-token grant, rotating tokens in that file;
-    with ``BOX_SUBJECT_TYPE`` + ``BOX_SUBJECT_ID`` instead: client credentials.
+    ``BOX_REFRESH_TOKEN_STORE``: the refresh-token grant, rotating tokens in that file (what
+    ``boxzipfs login`` sets up); with ``BOX_SUBJECT_TYPE`` + ``BOX_SUBJECT_ID`` instead:
+    client credentials. Token calls take their place in ``pacer``'s budget like any other.
     """
+    from boxzipfs.client.jwt_auth import JWTAuth, load_app_config
+
     token_url = f"{api_url.rstrip('/')}/oauth2/token"
     if env.get("BOX_ACCESS_TOKEN"):
         return StaticTokenAuth(env["BOX_ACCESS_TOKEN"])
     if env.get("BOX_TOKEN_FILE"):
         return TokenFileAuth(Path(env["BOX_TOKEN_FILE"]))
+    auth: _OAuthAuth
+    if env.get("BOX_JWT_CONFIG"):
+        app = load_app_config(Path(env["BOX_JWT_CONFIG"]))
+        auth = JWTAuth(
+            http, token_url, app, env.get("BOX_SUBJECT_TYPE") or "enterprise", env.get("BOX_SUBJECT_ID")
+        )
+        auth.pacer = pacer
+        return auth
     client_id = env.get("BOX_CLIENT_ID", "")
-    secret = env.get("BOX_CLIENT_SECRET", "")
-    if not secret and env.get("BOX_CLIENT_SECRET_FILE"):
-        secret = Path(env["BOX_CLIENT_SECRET_FILE"]).read_text().strip()
+    secret = _secret(env) if client_id else ""
     if client_id and secret and env.get("BOX_REFRESH_TOKEN_STORE"):
-        return RefreshTokenAuth(http, token_url, Path(env["BOX_REFRESH_TOKEN_STORE"]), client_id, secret)
-    if client_id and secret and env.get("BOX_SUBJECT_TYPE") and env.get("BOX_SUBJECT_ID"):
-        return ClientCredentialsAuth(
+        auth = RefreshTokenAuth(http, token_url, Path(env["BOX_REFRESH_TOKEN_STORE"]), client_id, secret)
+    elif client_id and secret and env.get("BOX_SUBJECT_TYPE") and env.get("BOX_SUBJECT_ID"):
+        auth = ClientCredentialsAuth(
             http, token_url, client_id, secret, env["BOX_SUBJECT_TYPE"], env["BOX_SUBJECT_ID"]
         )
-    raise AuthError(
-        "no Box credentials: set BOX_ACCESS_TOKEN or BOX_TOKEN_FILE, or BOX_CLIENT_ID and "
-        "BOX_CLIENT_SECRET with BOX_REFRESH_TOKEN_STORE or BOX_SUBJECT_TYPE/BOX_SUBJECT_ID "
-        "(or use --local DIR)"
-    )
+    else:
+        raise AuthError(
+            "no Box credentials: run `boxzipfs login`, or set BOX_JWT_CONFIG, BOX_ACCESS_TOKEN or "
+            "BOX_TOKEN_FILE, or BOX_CLIENT_ID and BOX_CLIENT_SECRET with BOX_REFRESH_TOKEN_STORE or "
+            "BOX_SUBJECT_TYPE/BOX_SUBJECT_ID (or use --local DIR)"
+        )
+    auth.pacer = pacer
+    return auth
+
+
+def describe_auth(env: dict[str, str]) -> tuple[str, str]:
+    """The auth method ``auth_from_env`` picks for ``env`` and where its secret comes from."""
+    if env.get("BOX_ACCESS_TOKEN"):
+        return "access token", "BOX_ACCESS_TOKEN"
+    if env.get("BOX_TOKEN_FILE"):
+        return "access token", f"token file {env['BOX_TOKEN_FILE']}"
+    if env.get("BOX_JWT_CONFIG"):
+        subject = "user " + env["BOX_SUBJECT_ID"] if env.get("BOX_SUBJECT_TYPE") == "user" else "enterprise"
+        return f"JWT ({subject})", f"app config {env['BOX_JWT_CONFIG']}"
+    if env.get("BOX_REFRESH_TOKEN_STORE"):
+        return "OAuth 2.0 refresh token", f"token store {env['BOX_REFRESH_TOKEN_STORE']}"
+    return f"client credentials ({env.get('BOX_SUBJECT_TYPE', '')})", "BOX_CLIENT_ID and its secret"

@@ -176,8 +176,10 @@ class BoxClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         pacer: ApiPacer | None = None,
+        as_user: str | None = None,
     ) -> None:
         self.http = http
+        self.as_user = as_user  # Box's As-User: every API call acts for this user
         self.auth = auth
         self.api_url = api_url.rstrip("/")
         self.retry = retry or RetryPolicy()
@@ -213,6 +215,8 @@ class BoxClient:
             if self.pacer is not None:
                 self.pacer.wait(endpoint)
             headers = {"Authorization": f"Bearer {token}"}
+            if self.as_user:
+                headers["As-User"] = self.as_user
             error: BoxAPIError | NetworkError
             try:
                 with transport_errors(operation):
@@ -263,21 +267,30 @@ class BoxClient:
         )
         return ZipDownload.from_json(response.json())
 
+    def users_me(self, fields: str = "id,name,login,enterprise,role", check: bool = False) -> dict[str, Any]:
+        """GET /2.0/users/me: who the credentials (and As-User) are. ``check``: tried once,
+        with a short timeout (a mount's start, ``whoami``)."""
+        response = self._send(
+            "GET",
+            f"{self.api_url}/2.0/users/me",
+            "checking the credentials" if check else "reading the user",
+            retry=NO_RETRY if check else None,
+            endpoint="users_me",
+            params={"fields": fields},
+            timeout=CHECK_TIMEOUT if check else httpx.USE_CLIENT_DEFAULT,
+        )
+        body = response.json()
+        if not isinstance(body, dict) or "id" not in body:
+            raise BoxAPIError(response.status_code, "bad_response", "users/me answered no user")
+        return body
+
     def check_credentials(self) -> None:
-        """One cheap authenticated call (the root folder's first item), tried once.
+        """One cheap authenticated call (``users_me``), tried once.
 
         Raises Unauthorized/Forbidden/AuthError when Box refuses the credentials,
         NetworkError or ServerError when Box cannot be reached or is failing.
         """
-        self._send(
-            "GET",
-            f"{self.api_url}/2.0/folders/0/items",
-            "checking the credentials",
-            retry=NO_RETRY,
-            endpoint="folder_items",
-            params={"limit": 1, "fields": "id"},
-            timeout=CHECK_TIMEOUT,
-        )
+        self.users_me("id", check=True)
 
     def open_content(self, download: ZipDownload) -> ContentStream:
         """GET the download URL, once per zip download ever; raises on any error answer."""

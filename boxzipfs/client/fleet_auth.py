@@ -50,9 +50,11 @@ class FleetRefreshTokenAuth(RefreshTokenAuth):
     @classmethod
     def sharing(cls, auth: RefreshTokenAuth, client: redis.Redis, fleet: str) -> FleetRefreshTokenAuth:
         """``auth``'s login, with its chain moved to the fleet's Redis (its file only seeds it)."""
-        return cls(
+        shared = cls(
             auth._http, auth._token_url, auth._store, auth._client_id, auth._client_secret, client, fleet
         )
+        shared.pacer = auth.pacer
+        return shared
 
     def _shared(self) -> dict[str, str]:
         try:

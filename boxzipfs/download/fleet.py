@@ -22,7 +22,6 @@ leases lost) never wedges anyone: renewals put held leases back.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -338,16 +337,3 @@ def fleet_report(url: str, fleet: str, enterprise: str | None = None) -> dict[st
         "queued": int(queued),
         "hosts": hosts,
     }
-
-
-def default_fleet(api_url: str, environ: dict[str, str]) -> str:
-    """One fleet per Box account: a digest of the API and the login's identity (no secret)."""
-    identity = "|".join(
-        [api_url, *(environ.get(k, "") for k in ("BOX_CLIENT_ID", "BOX_SUBJECT_TYPE", "BOX_SUBJECT_ID"))]
-    )
-    return hashlib.sha256(identity.encode()).hexdigest()[:12]
-
-
-def fleet_name(chosen: str | None, api_url: str, auth_env: dict[str, str]) -> str:
-    """The fleet a mount joins: the one chosen, else the account's own."""
-    return chosen or default_fleet(api_url, auth_env)

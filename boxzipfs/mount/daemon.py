@@ -17,19 +17,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import redis
 from prometheus_client import start_http_server
 
 from boxzipfs import metrics
 from boxzipfs.atomicfile import atomic_write
-from boxzipfs.client.auth import Auth, RefreshTokenAuth, StaticTokenAuth, auth_from_env
+from boxzipfs.client.auth import Auth, StaticTokenAuth
 from boxzipfs.client.box import BoxClient, http_client
-from boxzipfs.client.fleet_auth import FleetRefreshTokenAuth
+from boxzipfs.client.credentials import fleet_name, open_auth
 from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, redact_url
 from boxzipfs.download.archive import DownloadSettings
-from boxzipfs.download.fleet import FleetBudget, FleetSettings, FleetSlots, fleet_name
+from boxzipfs.download.fleet import FleetBudget, FleetSettings, FleetSlots
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
 from boxzipfs.drive.browse import BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore
@@ -196,6 +195,7 @@ def _serve(
         )
         auth: Auth
         api_url = settings.api_url
+        pacer: ApiPacer | None = None  # the budget is Box's: the embedded server has none to keep
         if local_root is not None:
             server = stack.enter_context(start_local_server(local_root))
             api_url = server.url
@@ -203,16 +203,11 @@ def _serve(
             log.info("serving %s on a local Box-compatible server", local_root)
         else:
             auth_env = settings.auth_env(dict(os.environ))
-            auth = auth_from_env(http, api_url, auth_env)
-            if settings.redis_url and isinstance(auth, RefreshTokenAuth):
-                # A refresh token works once: the fleet's hosts share one chain in Redis.
-                shared = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
-                stack.callback(shared.close)
-                chain = fleet_name(settings.fleet, api_url, auth_env)
-                auth = FleetRefreshTokenAuth.sharing(auth, shared, chain)
-        # The budget is Box's: the embedded server of --local has no limit to keep under.
-        pacer = None if local_root is not None else _api_pacer(settings, api_url)
-        client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4), pacer=pacer)
+            pacer = _api_pacer(settings, api_url)
+            # A refresh token works once: with a Redis, the fleet's hosts share one chain.
+            auth = open_auth(http, api_url, auth_env, stack, pacer, settings.redis_url, settings.fleet)
+        as_user = settings.as_user if local_root is None else None
+        client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4), pacer=pacer, as_user=as_user)
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
         for name, spec in settings.requests.items():

@@ -14,8 +14,9 @@ import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from email.utils import formatdate
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 import anyio.to_thread
 from limits import parse
@@ -30,7 +31,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from boxzipfs.errors import RequestInvalid, RequestTooLarge
-from boxzipfs.models import ZipDownload, parse_zip_request
+from boxzipfs.models import ItemType, ZipDownload, parse_zip_request
+from boxzipfs.server import consent, items
 from boxzipfs.server.accounts import Accounts, OAuthError, User
 from boxzipfs.server.archive import archive_chunks
 from boxzipfs.server.config import ARCHIVE_FORMATS, Faults, ServerConfig
@@ -109,8 +111,9 @@ class ErrorsKeepTheConnection:
     and a pooled client's next request would meet a reset). Once a body is under way the
     error ends the connection: that is how a client learns the body is incomplete."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, clock: Callable[[], float] = time.time) -> None:
         self.app = app
+        self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -120,7 +123,11 @@ class ErrorsKeepTheConnection:
 
         async def tracking(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                # Box's Date (its clock, which a JWT client may need to follow); uvicorn's own is off
+                date = formatdate(self.clock(), usegmt=True).encode()
+                message["headers"] = [*message.get("headers", []), (b"date", date)]
             await send(message)
 
         try:
@@ -129,6 +136,11 @@ class ErrorsKeepTheConnection:
             if started:
                 raise
             await client_error(500, "internal_server_error", "Internal Server Error")(scope, receive, send)
+
+
+def _fields(request: Request) -> frozenset[str] | None:
+    fields = request.query_params.get("fields")
+    return None if fields is None else frozenset(f.strip() for f in fields.split(",") if f.strip())
 
 
 def _unauthorized() -> JSONResponse:
@@ -156,13 +168,17 @@ class BoxApp:
                 Route("/2.0/zip_downloads/{sid}/status", self.status, methods=["GET"]),
                 Route("/2.0/folders/{fid}/items", self.folder_items, methods=["GET"]),
                 Route("/oauth2/token", self.token, methods=["POST"]),
+                Route("/api/oauth2/authorize", self.authorize, methods=["GET", "POST"]),
+                Route("/2.0/users/me", self.users_me, methods=["GET"]),
+                Route("/2.0/folders/{fid}", self.folder, methods=["GET"]),
+                Route("/2.0/files/{fid}", self.file, methods=["GET"]),
                 Route("/_boxzipfs/faults", self.faults, methods=["GET", "PUT"]),
                 Route("/_boxzipfs/archive-format", self.archive_format, methods=["GET", "PUT"]),
                 Route("/_boxzipfs/raw/{fid}", self.raw, methods=["GET"]),
                 Route("/_boxzipfs/stats", self.stats, methods=["GET"]),
             ],
             exception_handlers={HTTPException: _http_error},
-            middleware=[Middleware(ErrorsKeepTheConnection)],
+            middleware=[Middleware(ErrorsKeepTheConnection, clock=accounts.clock)],
         )
 
     def _user(self, request: Request) -> User | None:
@@ -182,11 +198,24 @@ class BoxApp:
         )  # fmt: skip
 
     def _api_user(self, request: Request) -> User | Response:
-        """The caller of an API route, or the answer that stops it (401, 429)."""
+        """The caller of an API route (the user it acts for with ``As-User``), or the answer
+        that stops it (401, 403, 429)."""
         user = self._user(request)
         if user is None:
             return _unauthorized()
-        return self._over_limit(user) or user
+        limited = self._over_limit(user)
+        if limited is not None:
+            return limited
+        as_user = request.headers.get("as-user")
+        if as_user is None:
+            return user
+        acting = self.accounts.acting(user, as_user)
+        if acting is None:
+            return client_error(
+                403, "access_denied_insufficient_permissions",
+                "The caller may not act as this user (only an admin or a service account of its enterprise)",
+            )  # fmt: skip
+        return acting
 
     async def create(self, request: Request) -> Response:
         user = self._api_user(request)
@@ -349,13 +378,65 @@ class BoxApp:
 
     async def token(self, request: Request) -> Response:
         fields = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        audience = str(request.url.replace(query=""))  # a JWT assertion's aud: this endpoint
         try:
-            answer = self.accounts.token(fields)
+            answer = self.accounts.token(fields, audience)
         except OAuthError as exc:
             return JSONResponse(
                 {"error": exc.error, "error_description": exc.description}, status_code=exc.status
             )
         return JSONResponse(answer)
+
+    async def authorize(self, request: Request) -> Response:
+        """Box's authorize page: a consent form (GET), and its answer (POST) redirected to the
+        app's registered redirect URI with ``code`` and ``state`` or ``error=access_denied``."""
+        if request.method == "GET":
+            given: dict[str, str] = dict(request.query_params)
+        else:
+            given = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        client_id, redirect_uri = given.get("client_id", ""), given.get("redirect_uri", "")
+        if given.get("response_type", "code") != "code":
+            return consent.error_page("unsupported_response_type", "Only response_type=code is supported")
+        try:
+            client, user = self.accounts.authorizing(client_id, redirect_uri)
+        except OAuthError as exc:  # never redirected to an address the app did not register
+            return consent.error_page(exc.error, exc.description)
+        state = given.get("state", "")
+        if request.method == "GET":
+            return consent.page(client.client_id, user.login or user.name, redirect_uri, state)
+        if given.get("consent") == "grant":
+            answer = {"code": self.accounts.grant_code(client_id, redirect_uri)}
+        else:
+            answer = {"error": "access_denied", "error_description": "The user denied access to the app"}
+        if state:
+            answer["state"] = state
+        separator = "&" if "?" in redirect_uri else "?"
+        return Response(status_code=302, headers={"Location": redirect_uri + separator + urlencode(answer)})
+
+    async def users_me(self, request: Request) -> Response:
+        user = self._api_user(request)
+        if isinstance(user, Response):
+            return user
+        return JSONResponse(items.user_json(user, _fields(request)))
+
+    async def folder(self, request: Request) -> Response:
+        return await self._item(request, "folder")
+
+    async def file(self, request: Request) -> Response:
+        return await self._item(request, "file")
+
+    async def _item(self, request: Request, kind: ItemType) -> Response:
+        """GET /2.0/folders/{id} or /2.0/files/{id}: Box's full item (or the fields asked for)."""
+        user = self._api_user(request)
+        if isinstance(user, Response):
+            return user
+        if not request.path_params["fid"].isdigit():
+            return client_error(405, "method_not_allowed", "Method Not Allowed")
+        node = self.store.resolve(kind, request.path_params["fid"])
+        if node is None or not user.may_read(node.rel):
+            return client_error(404, "not_found", "Not Found")
+        body = await anyio.to_thread.run_sync(items.item_json, self.store, node, user, _fields(request))
+        return JSONResponse(body)
 
     async def faults(self, request: Request) -> Response:
         """Read or replace the fault switches (any valid token may)."""

@@ -133,4 +133,5 @@ class ServerConfig:
     api_burst_limit: int | None = None  # ... and per second
     redirect_content: bool = False  # content GETs answer 302 to the same path on a second listener
     content_url: str | None = None  # that listener's URL (set when it is bound)
+    clock_offset: float = 0.0  # seconds this server's clock runs ahead (JWT checks, Date headers)
     faults: Faults = field(default_factory=Faults)

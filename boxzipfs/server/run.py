@@ -23,7 +23,7 @@ def build_app(
     users_file: Path | None = None,
     refresh_tokens: list[str] | None = None,
 ) -> BoxApp:
-    accounts = Accounts(tokens, users_file, config.token_ttl, refresh_tokens)
+    accounts = Accounts(tokens, users_file, config.token_ttl, refresh_tokens, config.clock_offset)
     return BoxApp(LocalStore(root), accounts, config)
 
 
@@ -69,6 +69,7 @@ def serve(
         log_level=log_level,
         access_log=False,
         lifespan="off",
+        date_header=False,  # the app sends its own, from its own clock
         ssl_certfile=str(cert) if cert else None,
         ssl_keyfile=str(key) if key else None,
     )

@@ -147,7 +147,7 @@ def test_create_rejects_bad_bodies(server: LocalServer, http: httpx.Client, raw:
 
 
 def test_unknown_routes_and_methods_answer_client_errors(server: LocalServer, http: httpx.Client) -> None:
-    assert_client_error(http.get(f"{server.url}/2.0/files/1"), 404, "not_found")
+    assert_client_error(http.get(f"{server.url}/2.0/comments/1"), 404, "not_found")  # not served
     wrong_method = http.get(f"{server.url}/2.0/zip_downloads")
     assert_client_error(wrong_method, 405, "method_not_allowed")
     assert wrong_method.headers["allow"] == "POST"
