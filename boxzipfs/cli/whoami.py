@@ -108,7 +108,13 @@ def diagnose(exc: BaseException, report: Report) -> tuple[str, str]:
             f"cannot reach {report.api_url}: {text}",
             "check the network, the proxy (--proxy or HTTPS_PROXY) and --api-url",
         )
+    expired = (
+        "the access token expired or is not valid (developer tokens last 60 minutes)",
+        "make a new one in the developer console, or run `boxzipfs login` for one that renews itself",
+    )
     if isinstance(exc, AuthError):
+        if report.method == "access token" and "rejected the access token" in text:
+            return expired
         if "no Box credentials" in text:
             return text, "run `boxzipfs login` (an OAuth app), or set BOX_JWT_CONFIG (a JWT app)"
         if jwt and "'exp'" in text:
@@ -138,10 +144,7 @@ def diagnose(exc: BaseException, report: Report) -> tuple[str, str]:
         return text, "check the credentials (boxzipfs config show)"
     if isinstance(exc, Unauthorized):
         if report.method == "access token":
-            return (
-                "the access token expired or is not valid (developer tokens last 60 minutes)",
-                "make a new one in the developer console, or run `boxzipfs login` for one that renews itself",
-            )
+            return expired
         return "Box refused the new access token", "run `boxzipfs login` again, or check the app's settings"
     if isinstance(exc, Forbidden):
         if report.as_user:

@@ -42,6 +42,14 @@ CODE_SECONDS = 30.0  # Box's authorization codes live 30 seconds
 JWT_MAX_AHEAD = 60  # an assertion's exp may be at most this far ahead
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACTING_ROLES = ("admin", "service")
+# exp is checked on this server's own clock (which tests may set ahead), not PyJWT's; nor are iat
+# and nbf, which Box does not require
+_JWT_CHECKS: Any = {
+    "require": ["exp", "iss", "sub", "aud", "jti"],
+    "verify_exp": False,
+    "verify_iat": False,
+    "verify_nbf": False,
+}
 
 
 class OAuthError(Exception):
@@ -245,7 +253,7 @@ class Accounts:
                 algorithms=["RS256"],
                 audience=audience,
                 issuer=client.client_id,
-                options={"require": ["exp", "iss", "sub", "aud", "jti"], "verify_exp": False},
+                options=_JWT_CHECKS,
             )
         except jwt.InvalidTokenError as exc:
             raise OAuthError("invalid_grant", f"The assertion is not valid: {type(exc).__name__}") from None

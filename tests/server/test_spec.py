@@ -90,7 +90,9 @@ def _real_ids(root: Path) -> dict[str, list[str]]:
     return {"folder": folders, "file": files}
 
 
-def _validate(case: schemathesis.Case, server: LocalServer, excluded: list[Any] | None = None) -> httpx.Response:
+def _validate(
+    case: schemathesis.Case, server: LocalServer, excluded: list[Any] | None = None
+) -> httpx.Response:
     base = server.url if case.path.startswith("/oauth2") else f"{server.url}/2.0"
     response = case.call(base_url=base, headers={"Authorization": f"Bearer {server.token}"})
     case.validate_response(response, excluded_checks=excluded or [])
@@ -155,7 +157,8 @@ def test_token_grants_conform(real_server: tuple[LocalServer, Path]) -> None:
         {"grant_type": "refresh_token", "refresh_token": REFRESH_TOKENS[0], **CLIENT_FORM},
         {"grant_type": "client_credentials", "box_subject_type": "enterprise", "box_subject_id": "500",
          **CLIENT_FORM},
-        {"grant_type": "client_credentials", "box_subject_type": "user", "box_subject_id": "7", **CLIENT_FORM},
+        {"grant_type": "client_credentials", "box_subject_type": "user", "box_subject_id": "7",
+         **CLIENT_FORM},
         {"grant_type": "refresh_token", "refresh_token": REFRESH_TOKENS[0], **CLIENT_FORM},  # spent: 400
         {"grant_type": "client_credentials", "client_id": "cid", "client_secret": "wrong"},
     ]  # fmt: skip
