@@ -58,6 +58,11 @@ def test_benchmarks_print_their_figures() -> None:
     assert "MB/s, joined / single archive" in split and "daemon CPU per GiB, joined / single" in split
 
 
+def test_the_api_budget_check_meets_no_429() -> None:
+    out = run("scripts/check-api-budget", "30")
+    assert out.count("429s answered 0") == 2 and out.count("byte-exact True") == 2, out
+
+
 def test_readme_quick_start_runs_literally(tmp_path: Path) -> None:
     """The README's quick-start block, with /tmp/ moved to a private directory."""
     readme = (REPO / "README.md").read_text()

@@ -451,6 +451,10 @@ def _add_login(sub: Sub, common: argparse.ArgumentParser) -> None:
         help="print the URL and read the redirect URL (or the code) pasted on standard input",
     )
     p.add_argument(
+        "--redis", dest="redis_url", metavar="URL", help="seed this fleet's shared refresh-token chain"
+    )
+    p.add_argument("--fleet", help=BY_NAME["fleet"].help)
+    p.add_argument(
         "--redirect-port",
         type=int,
         default=DEFAULT_REDIRECT_PORT,

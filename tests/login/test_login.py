@@ -152,7 +152,6 @@ def test_login_with_a_redis_seeds_the_fleets_chain(
 
 
 @pytest.mark.mount
-@pytest.mark.skipif(shutil.which("chromedriver") is None, reason="needs chromium-driver (scripts/bootstrap)")
 def test_login_in_a_real_headless_browser(account: Account, mount: Mount, tmp_path: Path) -> None:
     """``boxzipfs login`` opens "the browser" (a script that hands the URL to this test); a
     headless Chromium loads Box's consent page, presses Grant and follows the redirect to the

@@ -12,6 +12,7 @@ import pytest
 
 from boxzipfs.cli.whoami import Report, diagnose
 from boxzipfs.client.auth import TokenRefused
+from boxzipfs.errors import Forbidden
 from tests.accounts import ALICE, BOB, MALLORY, SERVICE
 from tests.conftest import StartServer
 from tests.helpers import boxzipfs
@@ -163,6 +164,12 @@ def test_whoami_names_unreachable_and_untrusted_servers(account: Account, start_
         env=account.env(BOX_ACCESS_TOKEN=https.token),
     )
     assert trusted.returncode == 0, trusted.stdout
+
+
+def test_a_forbidden_call_without_as_user_reads_as_a_missing_scope() -> None:
+    refusal = Forbidden(403, "access_denied_insufficient_permissions", "Access denied")
+    cause, fix = diagnose(refusal, Report("OAuth 2.0 refresh token", "token store x", "https://api.box.com"))
+    assert cause.startswith("a scope is missing") and "Read all files and folders" in fix
 
 
 def test_a_jwt_expiry_refusal_reads_as_clock_skew() -> None:
