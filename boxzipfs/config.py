@@ -115,6 +115,10 @@ class Settings:
     lease_seconds: float = default("lease_seconds")
     metrics_addr: str | None = default("metrics_addr")
     requests_file: str | None = default("requests_file")
+    uid: int | None = default("uid")
+    gid: int | None = default("gid")
+    umask: int | None = default("umask")
+    log_format: str = default("log_format")
     foreground: bool = default("foreground")
     requests: dict[str, RequestSpec] = field(default_factory=dict)
     source: str = "defaults"

@@ -68,6 +68,35 @@ def _float(value: Any) -> float:
     return float(value)
 
 
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _id(value: Any) -> int:
+    number = _int(value)
+    if not 0 <= number < 2**32 - 1:
+        raise ValueError(f"{value!r} is not a user or group ID")
+    return number
+
+
+def _umask(value: Any) -> int:
+    """An octal mask as fstab and mount(8) write it: ``022``, ``0027``, ``0o077``."""
+    text = _text(value).strip().lower().removeprefix("0o")
+    try:
+        mask = int(text, 8)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an octal mask like 022") from None
+    if not 0 <= mask <= 0o777:
+        raise ValueError(f"{value!r} is not an octal mask like 022")
+    return mask
+
+
 def _names(value: Any) -> frozenset[str]:
     """Names separated by commas or colons (an fstab option cannot hold a comma), or a TOML list."""
     items = value if isinstance(value, list) else str(value).replace(":", ",").split(",")
@@ -233,6 +262,24 @@ OPTIONS: tuple[Option, ...] = (
     ),
     _mount(
         "requests_file", _text, None, "JSON object of NAME: request.json body", section=None,
+    ),
+    _mount(
+        "uid", _id, None,
+        "the owner every file and folder shows (default: the user who mounts); with uid, gid or umask "
+        "the kernel enforces the modes (default_permissions)",
+        metavar="UID",
+    ),
+    _mount("gid", _id, None, "the group every file and folder shows (default: the mounting user's)",
+           metavar="GID"),
+    _mount(
+        "umask", _umask, None,
+        "bits taken from every mode (022: others read; 027: the group reads, others nothing)",
+        metavar="MASK",
+    ),
+    _mount(
+        "log_format", _choice("text", "json"), "text",
+        "text, or json: one object per line with the request, download ID and phase as fields",
+        metavar="text|json",
     ),
     _mount("foreground", parse_bool, False, "stay in the foreground", section=None, switch=True),
 )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import zipfile
@@ -55,6 +56,12 @@ def expected_members(root: Path, rel_folder: str, top: str | None = None) -> dic
         for name in filenames:
             out[f"{top}/{(rel_dir / name).as_posix()}"] = (Path(dirpath) / name).read_bytes()
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def bearer(token: str) -> dict[str, str]:

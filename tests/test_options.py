@@ -18,9 +18,19 @@ from boxzipfs.cli.main import _settings, build_parser
 from boxzipfs.config import Settings, load_settings
 from boxzipfs.options import OPTIONS, Option, parse_bool, parse_size
 
+# Options whose values have a shape of their own.
+SAMPLES: dict[str, tuple[str, Any, Any]] = {
+    "uid": ("1234", 1234, 1234),
+    "gid": ("4321", 4321, 4321),
+    "umask": ("027", "027", 0o027),
+    "log_format": ("json", "json", "json"),
+}
+
 
 def sample(option: Option) -> tuple[str, Any, Any]:
     """(text form, TOML form, expected value) of a value unlike the default."""
+    if option.name in SAMPLES:
+        return SAMPLES[option.name]
     if option.switch:
         return "", True, True
     if isinstance(option.default, frozenset):

@@ -322,6 +322,7 @@ def _run_mount(args: argparse.Namespace, argv: list[str]) -> int:
     from boxzipfs.mount.paths import state_dir_for
 
     settings = _settings(args)
+    _use_log_format(settings.log_format)
     requests = dict(settings.requests)
     requests.update(parse_request_option(r) for r in args.request)
     if settings.requests_file:
@@ -564,6 +565,11 @@ def _add_status(sub: Sub, common: argparse.ArgumentParser) -> None:
         "or BOXZIPFS_REDIS_URL",
     )
     p.add_argument("--fleet-name", help="the fleet (default: as boxzipfs mount chooses it)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if the mount is alive and ready (1 if not, with the reason): for cron and monitoring",
+    )
 
 
 def _run_fleet_status(args: argparse.Namespace) -> int:
@@ -597,7 +603,15 @@ def _run_status(args: argparse.Namespace) -> int:
     if args.show_fleet:
         return _run_fleet_status(args)
 
-    from boxzipfs.cli.status import boxzipfs_mounts, show
+    from boxzipfs.cli.status import boxzipfs_mounts, check, show
+
+    if args.check:
+        if args.mountpoint is None:
+            raise UsageError("status --check needs the MOUNTPOINT to check")
+        verdict = check(args.mountpoint)
+        line = f"boxzipfs: {args.mountpoint}: {verdict['reason']}"
+        print(json.dumps(verdict, indent=2) if args.json else line)
+        return 0 if verdict["ok"] else 1
 
     mountpoints = [args.mountpoint] if args.mountpoint else boxzipfs_mounts()
     if not mountpoints:
@@ -665,6 +679,15 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # fusepy logs every deliberate errno (ENOENT on each lookup) with a traceback at DEBUG.
     logging.getLogger("fuse").setLevel(logging.INFO)
+
+
+def _use_log_format(log_format: str) -> None:
+    """--log-format json: one JSON object per line (with a download's fields) from here on."""
+    if log_format == "json":
+        from boxzipfs.logfields import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
 
 
 def _dispatch(args: argparse.Namespace, argv: list[str]) -> int:

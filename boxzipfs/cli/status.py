@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.text import Text
 
 from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR
 from boxzipfs.drive.drive import BY_ID
-from boxzipfs.drive.view import API_XATTR
+from boxzipfs.drive.view import API_XATTR, HEALTH_XATTR
 
 
 def boxzipfs_mounts() -> list[Path]:
@@ -259,3 +260,33 @@ def show(mountpoints: list[Path], once: bool, as_json: bool, interval: float, co
     except KeyboardInterrupt:
         pass
     return 0
+
+
+CHECK_TIMEOUT = 5.0
+
+
+def check(mountpoint: Path, timeout: float = CHECK_TIMEOUT) -> dict[str, object]:
+    """The daemon's verdict, as /healthz and /readyz give it: alive (the mount answers a stat
+    within ``timeout``) and ready (its ``user.boxzipfs.health`` xattr, also within it)."""
+    if Path(os.path.abspath(mountpoint)) not in boxzipfs_mounts():  # /proc/mounts: no FUSE call
+        return {"ok": False, "reason": "not mounted", "checks": {"mounted": "not mounted"}}
+    answer: list[bytes | str] = []
+
+    def ask() -> None:
+        try:
+            os.stat(mountpoint)
+            answer.append(os.getxattr(mountpoint, HEALTH_XATTR))
+        except OSError as exc:
+            answer.append(f"the mount does not answer: {exc.strerror}")
+
+    worker = threading.Thread(target=ask, name="status-check", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not answer:
+        reason = f"the mount did not answer within {timeout:g} s (its FUSE loop is stuck)"
+        return {"ok": False, "reason": reason, "checks": {"fuse_loop": reason}}
+    if isinstance(answer[0], str):
+        return {"ok": False, "reason": answer[0], "checks": {"fuse_loop": answer[0]}}
+    verdict: dict[str, object] = json.loads(answer[0])
+    verdict["reason"] = "alive and ready" if verdict.get("ok") else f"not ready: {verdict.get('reason')}"
+    return verdict

@@ -29,9 +29,11 @@ from httpcore._sync import http11 as httpcore_http11
 from boxzipfs import metrics
 from boxzipfs.client import redact
 from boxzipfs.client.auth import Auth
+from boxzipfs.client.credentials import CredentialState
 from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import NO_RETRY, RetryPolicy
 from boxzipfs.errors import (
+    AuthError,
     BoxAPIError,
     DownloadUrlUsed,
     NetworkError,
@@ -177,8 +179,10 @@ class BoxClient:
         sleep: Callable[[float], None] = time.sleep,
         pacer: ApiPacer | None = None,
         as_user: str | None = None,
+        credentials: CredentialState | None = None,
     ) -> None:
         self.http = http
+        self.credentials = credentials  # told each call's verdict on the credentials (readiness)
         self.as_user = as_user  # Box's As-User: every API call acts for this user
         self.auth = auth
         self.api_url = api_url.rstrip("/")
@@ -207,6 +211,26 @@ class BoxClient:
 
         ``retry_429`` False hands a 429 straight to the caller, which decides how to wait.
         """
+        try:
+            response = self._attempts(method, url, operation, retry, retry_429, endpoint, **kwargs)
+        except (Unauthorized, AuthError) as exc:
+            if self.credentials is not None:
+                self.credentials.record(False, f"Box refused the credentials: {exc}")
+            raise
+        if self.credentials is not None:
+            self.credentials.record(True)
+        return response
+
+    def _attempts(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        retry: RetryPolicy | None,
+        retry_429: bool,
+        endpoint: str,
+        **kwargs: Any,
+    ) -> httpx.Response:
         policy = retry or self.retry
         attempt, refreshed = 0, False
         token = self.auth.token()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
+import time
 
 import httpx
 import redis
@@ -56,3 +58,22 @@ def open_auth(
         chain = fleet_name(fleet, api_url, auth_env)
         auth = FleetRefreshTokenAuth.sharing(auth, shared_redis(redis_url, stack), chain)
     return auth
+
+
+class CredentialState:
+    """The credentials' last known state, from every API call's outcome (the BoxClient that
+    holds it reports each); what a readiness probe answers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # guards the fields below
+        self.valid: bool | None = None
+        self.reason = "not checked yet"
+        self.checked = 0.0  # monotonic time of the last outcome
+
+    def record(self, valid: bool, reason: str = "ok") -> None:
+        with self._lock:
+            self.valid, self.reason, self.checked = valid, reason, time.monotonic()
+
+    def snapshot(self) -> tuple[bool | None, str, float]:
+        with self._lock:
+            return self.valid, self.reason, self.checked

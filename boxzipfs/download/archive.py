@@ -19,6 +19,7 @@ renders. ``cancel`` stops it at any point (abandoned, or shutdown).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from boxzipfs import metrics
+from boxzipfs import logfields, metrics
 from boxzipfs.download.api import ZipApi
 from boxzipfs.download.pump import pump
 from boxzipfs.download.slots import SlotQueue
@@ -54,6 +55,7 @@ from boxzipfs.models import RequestSpec, ZipDownload, ZipRequest, ZipStatus
 from boxzipfs.options import default
 
 log = logging.getLogger(__name__)
+_IDS = itertools.count(1)
 
 __all__ = ["ArchiveDownload", "DownloadSettings", "Phase"]
 
@@ -84,6 +86,7 @@ class ArchiveDownload:
         on_progress: Callable[[ArchiveDownload], None] | None = None,
     ) -> None:
         self.name = name
+        self.id = f"d{next(_IDS)}"  # this process's number for it (log lines, the state dump)
         self.spec = spec
         self.extract = extract  # the spool then holds the one file unpacked, not the archive
         self.spool = Spool(spool_path, recycle)
@@ -162,6 +165,7 @@ class ArchiveDownload:
     # -- the download thread ----------------------------------------------------------
 
     def _run(self) -> None:
+        logfields.bind(logfields.DownloadFields(self.name, self.id, lambda: self.phase.value))
         try:
             self.spool.open()
             self._stream_or_split()

@@ -143,6 +143,14 @@ class FleetBudget:
             enterprise=f"boxzipfs:enterprise:{enterprise or fleet}:leases",
         )
 
+    def reachable(self) -> str | None:
+        """None if the fleet's Redis answers a PING now, else why not (readiness)."""
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            return f"the fleet's Redis is unreachable ({type(exc).__name__})"
+        return None
+
     @property
     def ttl_ms(self) -> int:
         return int(self.settings.lease_seconds * 1000)

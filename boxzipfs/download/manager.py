@@ -12,6 +12,7 @@ bytes; an evicted spool is deleted once its last reader lets go.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import re
 import threading
@@ -160,6 +161,31 @@ class DownloadManager:
         active = sum(1 for d in downloads if d.phase in (Phase.STREAMING, Phase.RESUMING))
         queued = sum(1 for d in downloads if d.phase is Phase.QUEUED)
         return {"downloads_active": active, "downloads_queued": queued, "cache_bytes": cached}
+
+    def dump(self) -> list[str]:
+        """A one-screen account of the downloads, slots, queue, cache and fleet (SIGUSR1)."""
+        with self._lock:
+            downloads = list(self._running)
+            kept = len(self._finished)
+            cached, budget = self._cache.currsize, self._cache.maxsize
+        slots = self.slots
+        lines = [
+            f"downloads: {len(downloads)} running, {kept} finished remembered",
+            f"slots: {slots.in_use} of {slots.slots} in use, "
+            f"{sum(1 for d in downloads if d.phase is Phase.QUEUED)} queued",
+            f"cache: {int(cached) >> 20} MiB of {int(budget) >> 20} MiB",
+        ]
+        for download in sorted(downloads, key=lambda d: d.id)[:20]:
+            lines.append(
+                f"  {download.id} {download.name}: {download.phase.value}, {download.spool.length} bytes, "
+                f"{self.readers(download)} readers"
+            )
+        if len(downloads) > 20:
+            lines.append(f"  ... and {len(downloads) - 20} more")
+        fleet = self.fleet_snapshot(remote=False)
+        if fleet is not None:
+            lines.append(f"fleet: {json.dumps(fleet, default=str)}")
+        return lines
 
     def position(self, download: ArchiveDownload) -> int | None:
         """Its place in the queue for a download slot (None: not waiting)."""

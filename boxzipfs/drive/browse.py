@@ -74,6 +74,13 @@ class BrowseTree:
         self._fetching: dict[str, threading.Lock] = {}
         self.root = BoxEntry("folder", ROOT_FOLDER, "", 0, time.time_ns())
 
+    def forget(self) -> int:
+        """Drop every cached listing (SIGHUP: a tree changed on Box shows at once); how many."""
+        with self._lock:
+            count = len(self._cache)
+            self._cache.clear()
+        return count
+
     def listing(self, folder_id: str) -> Listing:
         """The folder's items (one fetch at a time per folder; concurrent lookups share it)."""
         with self._lock:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_JSON, REQUEST_ZIP, STATUS_JSON = "request.json", "request.zip", "status.json"
 XATTR_MAX = 65536  # the kernel's limit for one xattr value
+HEALTH_XATTR = "user.boxzipfs.health"  # on the mount's root: ready or not, and why (status --check)
 API_XATTR = "user.boxzipfs.api"  # on the mount's root: its Box API calls by endpoint, and pacing
 
 ONLY_REQUEST_JSON = (
@@ -323,10 +324,14 @@ class MountView:
         owner: tuple[int, int] = (-1, -1),
         streaming_readers: frozenset[str] = DEFAULT_STREAMING_READERS,
         api_usage: Callable[[], dict[str, object]] | None = None,
+        health: Callable[[], dict[str, object]] | None = None,
+        umask: int = 0,
     ) -> None:
         self.drive = drive
         self._api_usage = api_usage  # the mount's Box API calls by endpoint (the root's xattr)
+        self._health = health  # the daemon's readiness verdict (the root's xattr)
         self.owner = owner  # (uid, gid) every file shows; chown to it changes nothing
+        self.umask = umask  # bits taken from every mode shown
         self.streaming_readers = streaming_readers
         self.scratch = ScratchFiles()
         self._lock = threading.Lock()  # guards _writers and _cached_versions
@@ -670,14 +675,17 @@ class MountView:
             return self._browse_downloads()
         if name == API_XATTR and path == "/" and self._api_usage is not None:
             return json.dumps(self._api_usage()).encode()
+        if name == HEALTH_XATTR and path == "/" and self._health is not None:
+            return json.dumps(self._health()).encode()
         status = self._status_of(path) if name == STATUS_XATTR else None
         if status is None:
             raise Refused(errno.ENODATA, "no such attribute")
         return status
 
     def listxattr(self, path: str) -> list[str]:
-        if path == "/" and self._api_usage is not None:
-            return [API_XATTR]
+        if path == "/":
+            sources = ((API_XATTR, self._api_usage), (HEALTH_XATTR, self._health))
+            return [name for name, source in sources if source is not None]
         if path == f"/{BROWSE}" and self.drive.browse is not None:
             return [DOWNLOADS_XATTR]
         return [STATUS_XATTR] if self._status_of(path) is not None else []

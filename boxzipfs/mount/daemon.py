@@ -9,21 +9,22 @@ waits on a readiness pipe for the daemon's word: ``ready`` or its real failure.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-
-from prometheus_client import start_http_server
 
 from boxzipfs import metrics
 from boxzipfs.atomicfile import atomic_write
 from boxzipfs.client.auth import Auth, StaticTokenAuth
 from boxzipfs.client.box import BoxClient, http_client
-from boxzipfs.client.credentials import fleet_name, open_auth
+from boxzipfs.client.credentials import CredentialState, fleet_name, open_auth
 from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, redact_url
@@ -46,11 +47,22 @@ from boxzipfs.errors import (
     UntrustedServer,
 )
 from boxzipfs.mount import readiness
+from boxzipfs.mount.health import Health
+from boxzipfs.mount.lifecycle import (
+    LOG_FILE_ENV,
+    block_control_signals,
+    handle_control_signals,
+    log_file,
+    reopen_log,
+    report_status,
+)
 from boxzipfs.mount.limits import raise_open_files_limit
 from boxzipfs.mount.memory import trim_malloc, tune_malloc
 from boxzipfs.mount.mountpoint import cache_notices
 from boxzipfs.mount.ownership import DirectoryLock, clean_dead_caches
 from boxzipfs.mount.paths import cache_base, cache_dir_for, pid_file, state_dir_for
+from boxzipfs.mount.probes import serve_probes
+from boxzipfs.mount.sdnotify import SystemdNotifier
 from boxzipfs.server.child import start_local_server
 
 log = logging.getLogger(__name__)
@@ -88,11 +100,13 @@ def _join_fleet(
     return fleet
 
 
-def _serve_metrics(address: str, manager: DownloadManager, fleet: FleetBudget | None) -> None:
-    """Prometheus metrics on ``[HOST:]PORT`` (loopback unless a host is given)."""
+def _serve_metrics(
+    address: str, manager: DownloadManager, fleet: FleetBudget | None, health: Health
+) -> ThreadingHTTPServer:
+    """Prometheus metrics, /healthz and /readyz on ``[HOST:]PORT`` (loopback unless a host is given)."""
     host, _, port = address.rpartition(":")
     try:
-        start_http_server(int(port), host or "127.0.0.1", registry=metrics.REGISTRY)
+        server = serve_probes(host or "127.0.0.1", int(port), health, metrics.REGISTRY)
     except (OSError, ValueError) as exc:
         raise MountError(f"cannot serve metrics at {address}: {exc}") from None
 
@@ -103,7 +117,34 @@ def _serve_metrics(address: str, manager: DownloadManager, fleet: FleetBudget | 
         return values
 
     metrics.register_state(gauges)
-    log.info("serving metrics at http://%s:%s/metrics", host or "127.0.0.1", port)
+    log.info("serving metrics, /healthz and /readyz at http://%s:%s/", host or "127.0.0.1", port)
+    return server
+
+
+def _status_line(manager: DownloadManager) -> str:
+    """systemd's STATUS= line: what the mount is doing now."""
+    gauges = manager.gauges()
+    active, queued = int(gauges["downloads_active"]), int(gauges["downloads_queued"])
+    cached = int(gauges["cache_bytes"]) >> 20
+    if not active and not queued:
+        return f"idle; {cached} MiB cached"
+    return f"{active} downloads streaming, {queued} queued; {cached} MiB cached"
+
+
+def _on_hup(browse: BrowseTree) -> None:
+    dropped = browse.forget()
+    path = log_file()
+    if path is not None:
+        reopen_log(path)
+    log.info("SIGHUP: %d folder listings dropped%s", dropped, f"; log reopened at {path}" if path else "")
+
+
+def _on_usr1(manager: DownloadManager, pacer: ApiPacer | None, health: Health) -> None:
+    lines = ["SIGUSR1: state dump", *manager.dump()]
+    if pacer is not None:
+        lines.append(f"API: {json.dumps(pacer.snapshot())}")
+    lines.append(f"ready: {json.dumps(health.ready().to_json())}")
+    log.info("%s", "\n  ".join(lines))
 
 
 def _api_pacer(settings: Settings, api_url: str) -> ApiPacer:
@@ -154,6 +195,7 @@ def run_foreground(
     fuse_options: dict[str, str | bool] | None = None,
 ) -> int:
     """Mount and serve until unmounted (fusermount -u, SIGINT, SIGTERM)."""
+    block_control_signals()  # before any thread starts: one thread takes them (see lifecycle)
     notifier = readiness.Notifier.from_environment()
     try:
         return _serve(settings, mountpoint.resolve(), local_root, fuse_options or {}, notifier)
@@ -170,6 +212,21 @@ def _serve(
     local_root: Path | None,
     fuse_options: dict[str, str | bool],
     notifier: readiness.Notifier,
+) -> int:
+    systemd = SystemdNotifier.from_environment()
+    try:
+        return _mount_and_serve(settings, mountpoint, local_root, fuse_options, notifier, systemd)
+    finally:
+        systemd.stopping()
+
+
+def _mount_and_serve(
+    settings: Settings,
+    mountpoint: Path,
+    local_root: Path | None,
+    fuse_options: dict[str, str | bool],
+    notifier: readiness.Notifier,
+    systemd: SystemdNotifier,
 ) -> int:
     from boxzipfs.mount.fs import BoxZipOperations  # imported here: serve and the CLI need no libfuse
     from boxzipfs.mount.libfuse import FUSE, fuse_major_version
@@ -207,7 +264,9 @@ def _serve(
             # A refresh token works once: with a Redis, the fleet's hosts share one chain.
             auth = open_auth(http, api_url, auth_env, stack, pacer, settings.redis_url, settings.fleet)
         as_user = settings.as_user if local_root is None else None
-        client = BoxClient(http, auth, api_url, RetryPolicy(attempts=4), pacer=pacer, as_user=as_user)
+        credentials = CredentialState()
+        retry = RetryPolicy(attempts=4)
+        client = BoxClient(http, auth, api_url, retry, pacer=pacer, as_user=as_user, credentials=credentials)
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
         for name, spec in settings.requests.items():
@@ -231,19 +290,39 @@ def _serve(
             on_idle=trim_malloc,
         )
         stack.callback(manager.shutdown)
+        health = Health(
+            mountpoint, cache_dir, credentials, client.check_credentials, fleet.reachable if fleet else None
+        )
         if settings.metrics_addr:
-            _serve_metrics(settings.metrics_addr, manager, fleet)
+            stack.callback(_serve_metrics(settings.metrics_addr, manager, fleet, health).shutdown)
         browse = BrowseTree(client.list_folder, settings.list_ttl)
+        owner = (
+            os.getuid() if settings.uid is None else settings.uid,
+            os.getgid() if settings.gid is None else settings.gid,
+        )
+        if (settings.uid, settings.gid, settings.umask) != (None, None, None):
+            fuse_options.setdefault("default_permissions", True)  # the modes shown are enforced
+        stop = threading.Event()
+        stack.callback(stop.set)
+
+        def on_mounted() -> None:
+            notifier.ready()
+            systemd.ready(f"mounted at {mountpoint}")
+            report_status(systemd, lambda: _status_line(manager), stop)
+
         operations = BoxZipOperations(
             MountView(
                 Drive(store, manager, settings.wait_for_size, browse),
-                (os.getuid(), os.getgid()),
+                owner,
                 settings.streaming_readers,
                 pacer.snapshot if pacer is not None else None,
+                lambda: health.ready().to_json(),
+                settings.umask or 0,
             ),
-            on_mounted=notifier.ready,
+            on_mounted=on_mounted,
             on_first_request=lambda: raise_read_ahead(mountpoint),
         )
+        handle_control_signals(lambda: _on_hup(browse), lambda: _on_usr1(manager, pacer, health))
         fuse_kwargs: dict[str, str | bool] = {
             "fsname": "boxzipfs",
             "subtype": "boxzipfs",
@@ -288,7 +367,7 @@ def spawn_background(
                 stderr=log_file,
                 start_new_session=True,
                 pass_fds=(write_end,),
-                env={**os.environ, readiness.ENV: str(write_end)},
+                env={**os.environ, readiness.ENV: str(write_end), LOG_FILE_ENV: str(log_path)},
             )
         os.close(write_end)
         for line in readiness.read_lines(read_end, timeout):

@@ -80,7 +80,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         self._paths: dict[int, str] = {}  # handle -> the path it was opened by
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # guards _handles and _on_first_request
-        self._uid, self._gid = os.getuid(), os.getgid()
+        self._uid, self._gid = view.owner  # --uid/--gid, else the mounting user
+        self._keep = 0o7777 & ~view.umask  # --umask
         self._mounted_ns = time.time_ns()
 
     def init(self, path: str) -> None:
@@ -93,7 +94,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         mtime = self._mounted_ns if entry.mtime_ns is None else entry.mtime_ns
         kind = stat.S_IFDIR if entry.is_dir else stat.S_IFREG
         return {
-            "st_mode": kind | entry.mode,
+            "st_mode": kind | (entry.mode & self._keep),
             "st_nlink": 2 if entry.is_dir else 1,
             "st_size": entry.size,
             "st_uid": self._uid,

@@ -14,7 +14,15 @@ from typing import Any
 
 os.environ.setdefault("FUSE_LIBRARY_NAME", "fuse3")
 
-import mfusepy  # the library is chosen by the variable above
+from boxzipfs.errors import MountError
+
+try:
+    import mfusepy  # the library is chosen by the variable above
+except OSError:  # mfusepy found no libfuse to load
+    raise MountError(
+        "libfuse3 is not installed: install the fuse3 package (Debian, Ubuntu: apt-get install fuse3; "
+        "Fedora: dnf install fuse3) and mount again"
+    ) from None
 
 FuseOSError = mfusepy.FuseOSError
 Operations = mfusepy.Operations

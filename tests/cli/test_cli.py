@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -214,45 +213,6 @@ def test_a_boxzipfs_folder_in_the_current_directory_changes_nothing(
         assert run("unmount", str(mp)).returncode == 0
     log = (tmp_path / "st" / "boxzipfs.log").read_text()
     assert "ImportError" not in log
-
-
-def test_systemd_unit_commands_mount_and_stop(tree: tuple[Path, dict[str, bytes]], tmp_path: Path) -> None:
-    """Runs the unit's ExecStartPre/ExecStart/ExecStop as systemd would (Type=simple)."""
-    root, _ = tree
-    unit = (REPO / "contrib" / "systemd" / "boxzipfs.service").read_text()
-    mp, config = tmp_path / "box-mnt", tmp_path / "config.toml"
-    config.write_text(
-        f'local = "{root}"\n[mount]\nstate_dir = "{tmp_path / "st"}"\ncache_dir = "{tmp_path / "c"}"\n'
-    )
-    commands = {}
-    for line in unit.splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key.startswith("Exec"):
-            value = value.replace("/usr/local/bin/boxzipfs", f"{sys.executable} -m boxzipfs")
-            value = value.replace("/etc/boxzipfs/config.toml", str(config)).replace("/mnt/box", str(mp))
-            commands[key] = shlex.split(value)
-    assert subprocess.run(commands["ExecStartPre"], check=False).returncode == 0
-    service = subprocess.Popen(commands["ExecStart"], stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 20
-        while not os.path.ismount(mp):
-            assert service.poll() is None and time.monotonic() < deadline, "the service did not mount"
-            time.sleep(0.05)
-        (mp / "top").mkdir()
-        (mp / "top" / "request.json").write_text(
-            json.dumps({"items": [{"type": "folder", "id": file_id(root, "photos")}]})
-        )
-        assert zip_contents((mp / "top" / "request.zip").read_bytes()) == expected_members(root, "photos")
-        assert subprocess.run(commands["ExecStop"], check=False).returncode == 0
-        assert service.wait(15) == 0
-    finally:
-        if os.path.ismount(mp):
-            subprocess.run(["fusermount", "-u", "-z", str(mp)], check=False)
-        if service.poll() is None:
-            service.kill()
-        service.wait()
-        if service.stderr:
-            service.stderr.close()
 
 
 def test_unmount_refuses_a_busy_mount_and_lazy_detaches_it(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,12 +10,7 @@ import pytest
 from boxzipfs.server.child import LocalServer
 from tests.accounts import Enterprise, make_enterprise
 from tests.conftest import StartServer
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port
 
 
 @dataclass

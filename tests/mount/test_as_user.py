@@ -12,6 +12,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -39,15 +41,26 @@ def scratch() -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def user_bin(scratch: Path) -> Path:
-    """The package installed (not editable) into a venv of /usr/bin/python3."""
-    source, venv = scratch / "src", scratch / "venv"
+    """A wheel and an sdist built with the standard build frontend (PEP 517, setuptools), and the
+    wheel installed with pip alone into a fresh venv of /usr/bin/python3: no scripts/bootstrap."""
+    source, venv, dist = scratch / "src", scratch / "venv", scratch / "dist"
     source.mkdir()
     for name in PACKAGE:
         copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy
         copy(REPO / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(source)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    (wheel,) = dist.glob("boxzipfs-*.whl")
+    (sdist,) = dist.glob("boxzipfs-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {"pyproject.toml", "README.md", "boxzipfs/cli/main.py", "boxzipfs/py.typed"} <= names
     subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True)
     done = subprocess.run(
-        [venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", str(source)],
+        [venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -166,6 +179,46 @@ def test_a_user_mounts_reads_and_unmounts_with_fusermount(user: User) -> None:
 
     unmounted = user.run("fusermount", "-u", user.mnt)
     assert unmounted.returncode == 0, unmounted.stderr
+    user.assert_gone()
+
+
+def test_without_libfuse3_a_mount_names_the_package_to_install(user: User) -> None:
+    done = user.run(
+        "env", "FUSE_LIBRARY_NAME=no-such-fuse", "boxzipfs", "mount", user.mnt, "--local", user.tree
+    )
+    assert done.returncode == 1 and user.mount_line() is None
+    assert done.stderr.strip() == (
+        "boxzipfs: libfuse3 is not installed: install the fuse3 package (Debian, Ubuntu: apt-get install "
+        "fuse3; Fedora: dnf install fuse3) and mount again"
+    )
+
+
+def test_the_pip_installed_commands_serve_and_report(user: User) -> None:
+    """mount and status are shown above; serve and status --check from the same install."""
+    server = subprocess.Popen(
+        ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups", "--",
+         str(user.bin / "boxzipfs"), "serve", "--root", str(user.tree), "--port", "0"],
+        stdout=subprocess.PIPE, text=True, env={"HOME": str(user.home), "BOXZIPFS_SERVE_TOKENS": "t"},
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip().removeprefix("listening on ")
+        refused = user.run("boxzipfs", "ls", "0", "--api-url", url)  # no credentials at all
+        assert refused.returncode == 1 and refused.stderr.startswith("boxzipfs: no Box credentials")
+        done = subprocess.run(
+            ["setpriv", f"--reuid={UID}", f"--regid={GID}", "--clear-groups", "--",
+             str(user.bin / "boxzipfs"), "ls", "0", "--api-url", url],
+            capture_output=True, text=True, check=False,
+            env={"HOME": str(user.home), "BOX_ACCESS_TOKEN": "t"},
+        )  # fmt: skip
+        assert done.returncode == 0 and "docs" in done.stdout, done.stderr
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
+    assert user.run("boxzipfs", "mount", user.mnt, "--local", user.tree).returncode == 0
+    checked = user.run("boxzipfs", "status", "--check", user.mnt)
+    assert checked.returncode == 0 and "alive and ready" in checked.stdout, checked.stdout + checked.stderr
+    assert user.run("boxzipfs", "unmount", user.mnt).returncode == 0
     user.assert_gone()
 
 

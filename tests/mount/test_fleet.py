@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,18 +17,12 @@ import pytest
 
 from boxzipfs.server.child import LocalServer
 from tests.conftest import StartServer
-from tests.helpers import bearer, boxzipfs, expected_members, zip_contents
+from tests.helpers import bearer, boxzipfs, expected_members, free_port, zip_contents
 from tests.mount.support import define, folder_items, status
 from tests.mounting import mounted
 from tests.redisserver import RedisServer
 
 pytestmark = pytest.mark.mount
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def make_folder(root: Path) -> None:

@@ -85,7 +85,7 @@ def test_a_paced_copy_meets_no_429_and_an_unpaced_one_does(
     shown = boxzipfs("status", paced, "--once", env={"COLUMNS": "200"})
     assert shown.returncode == 0, shown.stderr
     listed = usage["calls"]["folder_items"]
-    assert f"Box API calls: folder_items {listed}, zip_downloads {FILES}" in shown.stdout
+    assert f"Box API calls: folder_items {listed}, users_me 1, zip_downloads {FILES}" in shown.stdout
     assert "budget 480/min" in shown.stdout
 
 
