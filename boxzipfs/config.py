@@ -106,6 +106,11 @@ class Settings:
     abandon_seconds: float = default("abandon_seconds")
     list_ttl: float = default("list_ttl")
     resume_attempts: int = default("resume_attempts")
+    prefetch_after: int = default("prefetch_after")
+    prefetch_threshold: int = default("prefetch_threshold")
+    prefetch_max_files: int = default("prefetch_max_files")
+    prefetch_max_bytes: int = default("prefetch_max_bytes")
+    browse_cache_share: float = default("browse_cache_share")
     wait_for_size: bool = default("wait_for_size")
     streaming_readers: frozenset[str] = default("streaming_readers")
     redis_url: str | None = field(default=default("redis_url"), repr=False)  # may carry a password

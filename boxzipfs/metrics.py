@@ -39,6 +39,13 @@ API_PACING_SECONDS = Counter(
 )
 RETRIES = Counter("boxzipfs_box_retries", "Requests to Box retried after an error", registry=REGISTRY)
 RESUMES = Counter("boxzipfs_resumes", "Broken streams resumed", registry=REGISTRY)
+PREFETCHED = Counter(
+    "boxzipfs_browse_prefetched_files", "Browse files fetched ahead in a folder's one zip download",
+    registry=REGISTRY,
+)  # fmt: skip
+BROWSE_CACHE_HITS = Counter(
+    "boxzipfs_browse_cache_hits", "Browse files served from the verified file cache", registry=REGISTRY
+)
 LEASE_WAITS = Counter(
     "boxzipfs_fleet_lease_waits", "Fleet leases taken (each after a wait)", registry=REGISTRY
 )

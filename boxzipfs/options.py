@@ -229,6 +229,23 @@ OPTIONS: tuple[Option, ...] = (
         "seconds a Box folder listing (browse/, archives/) is reused before it is fetched anew",
     ),
     _mount(
+        "prefetch_after", _int, 2,
+        "browse/: when this many files of one folder were opened within a minute, fetch the folder's "
+        "other small files in one zip download (0: never)",
+        group="browse",
+    ),
+    _mount("prefetch_threshold", parse_size, 8 << 20,
+           "browse/: files larger than this keep their own download", group="browse"),
+    _mount("prefetch_max_files", _int, 1000, "browse/: files one prefetch fetches at most", group="browse"),
+    _mount("prefetch_max_bytes", parse_size, 512 << 20, "browse/: bytes one prefetch fetches at most",
+           group="browse"),
+    _mount(
+        "browse_cache_share", _float, 0.25,
+        "the share of --cache-size that keeps browse files across remounts (by Box file ID and SHA-1); "
+        "archives have the rest",
+        group="browse",
+    ),
+    _mount(
         "resume_attempts", _int, 3,
         "times a broken stream is resumed (a new create, its first bytes checked against those "
         "received) before the read fails; 0 turns resuming off",

@@ -15,11 +15,14 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
-def mounted_daemon(work: Path, tag: str, url: str, token: str, *extra: str) -> Iterator[tuple[Path, int]]:
-    """A fresh ``boxzipfs mount`` of the server at ``url`` under ``work``; yields (mountpoint, pid)."""
+def mounted_daemon(
+    work: Path, tag: str, url: str, token: str, *extra: str, cache: str | None = None
+) -> Iterator[tuple[Path, int]]:
+    """A fresh ``boxzipfs mount`` of the server at ``url`` under ``work``; yields (mountpoint, pid).
+    ``cache``: the tag of an earlier mount whose cache directory this one takes over (a remount)."""
     mnt = work / f"mnt-{tag}"
     mnt.mkdir()
-    dirs = ["--state-dir", str(work / f"st-{tag}"), "--cache-dir", str(work / f"c-{tag}")]
+    dirs = ["--state-dir", str(work / f"st-{tag}"), "--cache-dir", str(work / f"c-{cache or tag}")]
     argv = [sys.executable, "-m", "boxzipfs", "mount", str(mnt), "--foreground", "-q", "--api-url", url,
             "--api-calls-per-minute", "1000000000"]  # no rate limit on the local server: measure the daemon
     argv += [*dirs, *extra]

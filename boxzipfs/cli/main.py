@@ -283,7 +283,7 @@ def _reader(option: Option) -> Callable[[str], Any]:
     return read
 
 
-GROUPS = {"fleet": "fleet (several hosts, one Box account)"}
+GROUPS = {"fleet": "fleet (several hosts, one Box account)", "browse": "browse/ (Box files by name)"}
 
 
 def _shown_default(option: Option) -> str:

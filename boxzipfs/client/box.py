@@ -342,7 +342,9 @@ class BoxClient:
         response = self._send("GET", download.status_url, "reading the zip status", endpoint="zip_status")
         return ZipStatus.from_json(response.json())
 
-    def list_folder(self, folder_id: str, fields: str = "name,size,modified_at") -> Iterator[FolderEntry]:
+    def list_folder(
+        self, folder_id: str, fields: str = "name,size,modified_at,sha1"
+    ) -> Iterator[FolderEntry]:
         """Every item of a folder (with ``fields``), following marker pagination."""
         url = f"{self.api_url}/2.0/folders/{folder_id}/items"
         params: dict[str, str | int] = {"usemarker": "true", "limit": PAGE_LIMIT, "fields": fields}

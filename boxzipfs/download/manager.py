@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import re
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,7 @@ from cachetools import LRUCache
 from boxzipfs import metrics
 from boxzipfs.download.api import ZipApi
 from boxzipfs.download.archive import ArchiveDownload, DownloadSettings, Phase
+from boxzipfs.download.filecache import FileCache
 from boxzipfs.download.slots import SlotQueue
 from boxzipfs.download.spool import Spool, SpoolPool
 from boxzipfs.download.unpack import Extract
@@ -49,6 +51,7 @@ class ManagerSettings:
     max_downloads: int = default("max_downloads")
     abandon_seconds: float = default("abandon_seconds")
     download: DownloadSettings = field(default_factory=DownloadSettings)
+    files: FileCache | None = None  # browse files kept across remounts (by Box file ID and SHA-1)
 
 
 class _SpoolCache(LRUCache[int, ArchiveDownload]):
@@ -182,6 +185,12 @@ class DownloadManager:
             )
         if len(downloads) > 20:
             lines.append(f"  ... and {len(downloads) - 20} more")
+        if self.settings.files is not None:
+            files = self.settings.files.stats()
+            lines.append(
+                f"browse cache: {files['files']} files, {files['bytes'] >> 20} MiB of "
+                f"{files['budget'] >> 20} MiB, {files['hits']} served, {files['dropped']} dropped"
+            )
         fleet = self.fleet_snapshot(remote=False)
         if fleet is not None:
             lines.append(f"fleet: {json.dumps(fleet, default=str)}")
@@ -236,6 +245,7 @@ class DownloadManager:
 
     def on_finished(self, download: ArchiveDownload) -> None:
         """Called when a download thread ends: cache a success, retire a failure."""
+        self._keep_file(download)
         with self._locked():
             self._running.discard(download)
             tracked = self._tracked.get(download)
@@ -252,6 +262,22 @@ class DownloadManager:
             else:
                 self._retire(download)
             self._enforce_budget()
+
+    def _keep_file(self, download: ArchiveDownload) -> None:
+        """A browse file that arrived whole and matched its SHA-1 is kept across remounts too
+        (a copy: spool files are recycled, and a cached file must never change under its name)."""
+        files, extract = self.settings.files, download.extract
+        if files is None or extract is None or not extract.sha1 or download.phase is not Phase.SUCCEEDED:
+            return
+        if files.contains(extract.file_id, extract.sha1):
+            return
+        copy = files.temporary(extract.file_id)
+        try:
+            shutil.copyfile(download.spool.path, copy)
+            files.add(extract.file_id, extract.sha1, copy)
+        except OSError as exc:
+            copy.unlink(missing_ok=True)
+            log.info("browse cache: %s not kept (%s)", download.name, exc.strerror)
 
     def shutdown(self) -> None:
         """Cancel everything and delete every spool."""

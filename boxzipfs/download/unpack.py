@@ -9,6 +9,7 @@ exactly the expected size is an error: the reader gets EIO, never other bytes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -25,8 +26,26 @@ class Extract:
 
     size: int
     modified_ns: int = 0  # the listing's version: a file changed on Box is a new Extract
+    sha1: str | None = None  # Box's SHA-1 of the file: its last bytes are held back until it matches
+    file_id: str = ""
 
     def __call__(self, archive: Iterable[bytes]) -> Iterator[bytes]:
+        digest = hashlib.sha1(usedforsecurity=False)
+        held = b""  # the last piece: delivered only once the whole file proved to be Box's
+        for piece in self._unpacked(archive):
+            digest.update(piece)
+            if held:
+                yield held
+            held = piece
+        if self.sha1 is not None and digest.hexdigest() != self.sha1.lower():
+            raise ArchiveIncomplete(
+                f"the file's bytes do not match the SHA-1 Box lists for it ({self.sha1[:12]}...): "
+                "not served (it changed on Box, or was corrupted on the way)"
+            )
+        if held:
+            yield held
+
+    def _unpacked(self, archive: Iterable[bytes]) -> Iterator[bytes]:
         files = 0
         total = 0
         try:

@@ -36,6 +36,8 @@ class BoxEntry:
     name: str  # Box's name
     size: int | None  # None: the listing gave none (a server that ignores ``fields``)
     mtime_ns: int
+    sha1: str | None = None  # Box's SHA-1 of a file's bytes: every copy served is checked against it
+    parent_id: str = ""  # the folder it was listed in (a folder's files are prefetched together)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Listing:
     archives: dict[str, BoxEntry]  # archives/: NAME.zip of subfolders
 
     @classmethod
-    def of(cls, entries: Iterable[FolderEntry], listed_ns: int) -> Listing:
+    def of(cls, entries: Iterable[FolderEntry], listed_ns: int, folder_id: str = "") -> Listing:
         files: dict[str, BoxEntry] = {}
         dirs: dict[str, BoxEntry] = {}
         archives: dict[str, BoxEntry] = {}
@@ -55,7 +57,10 @@ class Listing:
             if entry.type not in ("file", "folder"):
                 continue  # web links have no bytes
             size = entry.size if entry.type == "file" else 0
-            item = BoxEntry(entry.type, entry.id, entry.name, size, entry.modified_ns or listed_ns)
+            sha1 = entry.sha1 if entry.type == "file" else None
+            item = BoxEntry(
+                entry.type, entry.id, entry.name, size, entry.modified_ns or listed_ns, sha1, folder_id
+            )
             files[file_name(entry.name)] = item
             if entry.type == "folder":
                 dirs[folder_dir_name(entry.name)] = item
@@ -93,7 +98,7 @@ class BrowseTree:
                 cached = self._cache.get(folder_id)
             if cached is not None:
                 return cached
-            listing = Listing.of(self._list_folder(folder_id), time.time_ns())
+            listing = Listing.of(self._list_folder(folder_id), time.time_ns(), folder_id)
             with self._lock:
                 self._cache[folder_id] = listing
                 self._fetching.pop(folder_id, None)

@@ -11,16 +11,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import re
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from boxzipfs.download.archive import ArchiveDownload, Phase
+from boxzipfs.download.filecache import FileCache
 from boxzipfs.download.manager import DownloadManager
+from boxzipfs.download.prefetch import Candidate, Prefetcher
 from boxzipfs.download.unpack import Extract
 from boxzipfs.drive.browse import BoxEntry, BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore
@@ -89,6 +93,40 @@ class OpenArchive:
         self._manager.release(self._download)
 
 
+class CachedFile:
+    """A reader's hold on a browse file in the verified file cache: its bytes, no download."""
+
+    complete = True
+
+    def __init__(self, files: FileCache, entry: BoxEntry, path: Path) -> None:
+        self._files = files
+        self._entry = entry
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # the bytes stay ours even if evicted
+        self._lock = threading.Lock()  # guards _fd
+        self.version: object = ("cached", entry.id, entry.sha1)
+
+    def attributes(self) -> tuple[int, int]:
+        return self._entry.size or 0, self._entry.mtime_ns
+
+    def wait_done(self) -> None:
+        return
+
+    def read(self, offset: int, size: int) -> bytes:
+        return os.pread(self._fd, size, offset)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            os.close(self._fd)
+            self._fd = -1
+        assert self._entry.sha1 is not None
+        self._files.unpin(self._entry.id, self._entry.sha1)
+
+
+Reader = OpenArchive | CachedFile
+
+
 class Drive:
     """Request directories, their definitions, archives and status."""
 
@@ -98,9 +136,12 @@ class Drive:
         manager: DownloadManager,
         wait_for_size: bool = False,
         browse: BrowseTree | None = None,
+        prefetcher: Prefetcher | None = None,
     ) -> None:
         self.store = store
         self.manager = manager
+        self.files = manager.settings.files if manager is not None else None  # kept across remounts
+        self.prefetcher = prefetcher
         self.wait_for_size = wait_for_size
         self.browse = browse
         self._browse_seen: OrderedDict[str, tuple[str, BoxEntry]] = OrderedDict()  # file id -> path
@@ -292,10 +333,11 @@ class Drive:
     def _file_download(entry: BoxEntry) -> tuple[str, RequestSpec, Extract]:
         item = ZipItem("file", entry.id)
         spec = RequestSpec(ZipRequest((item,), f"file-{entry.id}"))
-        return f"browse/file-{entry.id}", spec, Extract(entry.size or 0, entry.mtime_ns)
+        return f"browse/file-{entry.id}", spec, Extract(entry.size or 0, entry.mtime_ns, entry.sha1, entry.id)
 
-    def open_file(self, entry: BoxEntry, path: str) -> OpenArchive:
-        """Join (or start) the download of one Box file, unpacked as it streams.
+    def open_file(self, entry: BoxEntry, path: str) -> Reader:
+        """A Box file's bytes: from the verified file cache, from a folder prefetch that brings
+        it, or from the download of that one file, unpacked as it streams.
 
         A file whose listing gave no size is refused: its size is what makes every read
         exact, and a guess (0) would let ``cp`` copy an empty file and exit 0.
@@ -307,6 +349,15 @@ class Drive:
             self._browse_seen[entry.id] = (path, entry)
             while len(self._browse_seen) > BROWSE_SEEN:
                 self._browse_seen.popitem(last=False)
+        cached = self._cached(entry)
+        if cached is not None:
+            return cached
+        if self.prefetcher is not None and entry.sha1:
+            self.prefetcher.noticed(entry.parent_id, entry.id, lambda: self._siblings(entry.parent_id))
+            if self.prefetcher.wait(entry.id):
+                cached = self._cached(entry)
+                if cached is not None:
+                    return cached
         name, spec, extract = self._file_download(entry)
         download = self.manager.acquire(name, spec, extract)
         try:
@@ -315,6 +366,23 @@ class Drive:
             self.manager.release(download)
             raise
         return OpenArchive(self.manager, download)
+
+    def _cached(self, entry: BoxEntry) -> CachedFile | None:
+        if self.files is None or not entry.sha1 or entry.size is None:
+            return None
+        path = self.files.lookup(entry.id, entry.sha1, entry.size)
+        return None if path is None else CachedFile(self.files, entry, path)
+
+    def _siblings(self, folder_id: str) -> list[Candidate]:
+        """The files of a folder a prefetch may bring (those with a size and a SHA-1)."""
+        if self.browse is None:
+            return []
+        listing = self.browse.listing(folder_id)
+        return [
+            Candidate(e.id, e.name, e.size, e.sha1)
+            for e in listing.files.values()
+            if e.kind == "file" and e.size is not None and e.sha1
+        ]
 
     def file_status(self, entry: BoxEntry, path: str) -> bytes:
         """The live status of a browse file (its xattr), like a request's status.json."""

@@ -37,7 +37,7 @@ from cachetools import LRUCache
 
 from boxzipfs.drive import callers
 from boxzipfs.drive.browse import ARCHIVES, BROWSE, DOWNLOADS_XATTR, STATUS_XATTR, BoxEntry, BrowseTree
-from boxzipfs.drive.drive import BY_ID, Drive, OpenArchive, RequestKey
+from boxzipfs.drive.drive import BY_ID, Drive, Reader, RequestKey
 from boxzipfs.drive.errnos import errno_for
 from boxzipfs.drive.names import ARCHIVE_SUFFIX
 from boxzipfs.drive.scratch import Scratch, ScratchFiles
@@ -183,7 +183,7 @@ class ArchiveFile(_ReadOnly):
     or fails with the download's error.
     """
 
-    def __init__(self, archive: OpenArchive, fixed: Entry | None = None, streams: bool = True) -> None:
+    def __init__(self, archive: Reader, fixed: Entry | None = None, streams: bool = True) -> None:
         self._archive = archive
         self._fixed = fixed  # a browse file: its size and time are the listing's
         self._streams = streams

@@ -29,8 +29,10 @@ from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import RetryPolicy
 from boxzipfs.config import Settings, redact_url
 from boxzipfs.download.archive import DownloadSettings
+from boxzipfs.download.filecache import FileCache
 from boxzipfs.download.fleet import FleetBudget, FleetSettings, FleetSlots
 from boxzipfs.download.manager import DownloadManager, ManagerSettings
+from boxzipfs.download.prefetch import Prefetcher, PrefetchSettings
 from boxzipfs.drive.browse import BrowseTree
 from boxzipfs.drive.definitions import DefinitionStore
 from boxzipfs.drive.drive import Drive
@@ -272,11 +274,15 @@ def _mount_and_serve(
         for name, spec in settings.requests.items():
             store.put(name, spec)
         fleet = _join_fleet(settings, api_url, stack, notifier)
+        # Browse files kept across remounts take their share of --cache-size; archives the rest.
+        files_budget = int(settings.cache_size * min(max(settings.browse_cache_share, 0.0), 1.0))
+        files = FileCache(cache_dir / "files", files_budget) if files_budget > 0 else None
         manager = DownloadManager(
             client,
             ManagerSettings(
                 cache_dir=cache_dir,
-                cache_size=settings.cache_size,
+                cache_size=settings.cache_size - files_budget,
+                files=files,
                 reuse_seconds=settings.reuse_seconds,
                 max_downloads=settings.max_downloads,
                 abandon_seconds=settings.abandon_seconds,
@@ -296,6 +302,16 @@ def _mount_and_serve(
         if settings.metrics_addr:
             stack.callback(_serve_metrics(settings.metrics_addr, manager, fleet, health).shutdown)
         browse = BrowseTree(client.list_folder, settings.list_ttl)
+        prefetcher = None
+        if files is not None:
+            prefetch = PrefetchSettings(
+                settings.prefetch_after,
+                settings.prefetch_threshold,
+                settings.prefetch_max_files,
+                settings.prefetch_max_bytes,
+            )
+            prefetcher = Prefetcher(client, manager.slots, files, prefetch)
+            stack.callback(prefetcher.close)
         owner = (
             os.getuid() if settings.uid is None else settings.uid,
             os.getgid() if settings.gid is None else settings.gid,
@@ -312,7 +328,7 @@ def _mount_and_serve(
 
         operations = BoxZipOperations(
             MountView(
-                Drive(store, manager, settings.wait_for_size, browse),
+                Drive(store, manager, settings.wait_for_size, browse, prefetcher),
                 owner,
                 settings.streaming_readers,
                 pacer.snapshot if pacer is not None else None,

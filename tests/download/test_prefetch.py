@@ -1,0 +1,91 @@
+"""The file cache and folder prefetch on the in-process fake of Box's zip API: only whole,
+SHA-1-checked files enter; a broken prefetch leaves the rest to their own downloads; an
+unchanged cache survives a new process and a corrupted entry is dropped."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from boxzipfs.download.filecache import FileCache
+from boxzipfs.download.prefetch import Candidate, Prefetcher, PrefetchSettings
+from boxzipfs.download.slots import SlotQueue
+from tests.download.test_archive import FakeBox, archive_of
+
+FILES = {f"f{i}.txt": f"file {i}\n".encode() * (i + 1) for i in range(6)}
+
+
+def candidates(files: dict[str, bytes], changed: str | None = None) -> list[Candidate]:
+    out = []
+    for index, (name, data) in enumerate(files.items()):
+        listed = data if name != changed else data[::-1] + b"!"  # the listing says otherwise
+        out.append(Candidate(str(100 + index), name, len(listed), hashlib.sha1(listed).hexdigest()))
+    return out
+
+
+def prefetch(box: FakeBox, cache: FileCache, listed: list[Candidate], **settings: int) -> Prefetcher:
+    prefetcher = Prefetcher(box, SlotQueue(2), cache, PrefetchSettings(after=2, **settings))
+    prefetcher.noticed("9", listed[0].id, lambda: listed)
+    prefetcher.noticed("9", listed[1].id, lambda: listed)  # the second file of the folder: due
+    for candidate in listed[2:]:
+        prefetcher.wait(candidate.id)
+    return prefetcher
+
+
+def test_a_prefetch_brings_the_folders_other_files_checked(tmp_path: Path) -> None:
+    box = FakeBox(archive_of(FILES))
+    cache = FileCache(tmp_path / "files", 1 << 20)
+    listed = candidates(FILES, changed="f3.txt")
+    prefetcher = prefetch(box, cache, listed)
+    assert box.creates == 1 and prefetcher.stats()["batches"] == 1
+    for candidate in listed[2:]:
+        found = cache.lookup(candidate.id, candidate.sha1, candidate.size)
+        if candidate.name == "f3.txt":
+            assert found is None  # its bytes are not what the listing says: never cached
+        else:
+            assert found is not None and found.read_bytes() == FILES[candidate.name]
+            cache.unpin(candidate.id, candidate.sha1)
+    assert not cache.contains(listed[0].id, listed[0].sha1)  # the opened files keep their own download
+
+
+def test_a_broken_prefetch_delivers_what_arrived_and_releases_the_rest(tmp_path: Path) -> None:
+    data = archive_of(FILES)
+    box = FakeBox(data, cuts=(len(data) // 2,))
+    cache = FileCache(tmp_path / "files", 1 << 20)
+    listed = candidates(FILES)
+    prefetcher = prefetch(box, cache, listed)
+    arrived = [c for c in listed[2:] if cache.contains(c.id, c.sha1)]
+    assert 0 < len(arrived) < 4 and prefetcher.stats()["pending"] == 0
+    assert not list((tmp_path / "files").glob(".tmp-*"))  # nothing half-written stays
+
+
+def test_limits_split_a_folder_and_the_cache_never_exceeds_its_budget(tmp_path: Path) -> None:
+    box = FakeBox(archive_of(FILES))
+    cache = FileCache(tmp_path / "files", 1 << 20)
+    listed = candidates(FILES)
+    prefetch(box, cache, listed, max_files=2)
+    assert sum(cache.contains(c.id, c.sha1) for c in listed) == 2  # at most max_files a prefetch
+    small = FileCache(tmp_path / "small", 60)
+    for candidate in candidates(FILES):
+        path = small.temporary(candidate.id)
+        path.write_bytes(FILES[candidate.name])
+        small.add(candidate.id, candidate.sha1, path)
+    assert small.stats()["bytes"] <= 60
+
+
+def test_the_cache_outlives_its_process_and_drops_a_corrupted_entry(tmp_path: Path) -> None:
+    cache = FileCache(tmp_path / "files", 1 << 20)
+    listed = candidates(FILES)
+    for candidate in listed:
+        path = cache.temporary(candidate.id)
+        path.write_bytes(FILES[candidate.name])
+        assert cache.add(candidate.id, candidate.sha1, path)
+    (tmp_path / "files" / ".tmp-999-1-2").write_bytes(b"half")  # a crash mid-write
+    bad = tmp_path / "files" / FileCache.key(listed[1].id, listed[1].sha1)
+    bad.write_bytes(bytes([bad.read_bytes()[0] ^ 1]) + bad.read_bytes()[1:])
+    again = FileCache(tmp_path / "files", 1 << 20)  # the next mount
+    assert not (tmp_path / "files" / ".tmp-999-1-2").exists()
+    good = again.lookup(listed[0].id, listed[0].sha1, listed[0].size)
+    assert good is not None and good.read_bytes() == FILES[listed[0].name]
+    assert again.lookup(listed[1].id, listed[1].sha1, listed[1].size) is None
+    assert not bad.exists() and again.stats()["dropped"] == 1
