@@ -11,7 +11,8 @@ file cache only if its size and SHA-1 are the ones Box listed. An open that find
 its file pending in a prefetch waits for it; a file that changed on Box since it
 was listed, or that a broken or refused prefetch never delivered, is fetched on
 its own: nothing stale is ever served. Larger files keep their own stream, and so
-does a file read on its own.
+does a file read on its own. The open that makes a prefetch due waits for its file
+in that prefetch: a ``cp -r`` of a folder costs two zip creates, not one per file.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class Prefetcher:
             if len(opened) < self.settings.after or folder_id in self._running:
                 return  # not due, or under way (what it leaves out is looked at when it ends)
             self._running.add(folder_id)
-            already = set(opened) | set(self._pending)
+            # the files opened before have their own downloads; this one comes with the rest
+            already = (set(opened) - {file_id}) | set(self._pending)
         chosen: list[Candidate] = []
         try:
             chosen = self._choose(folder, already)

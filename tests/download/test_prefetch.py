@@ -27,7 +27,7 @@ def prefetch(box: FakeBox, cache: FileCache, listed: list[Candidate], **settings
     prefetcher = Prefetcher(box, SlotQueue(2), cache, PrefetchSettings(after=2, **settings))
     prefetcher.noticed("9", listed[0].id, lambda: listed)
     prefetcher.noticed("9", listed[1].id, lambda: listed)  # the second file of the folder: due
-    for candidate in listed[2:]:
+    for candidate in listed[1:]:
         prefetcher.wait(candidate.id)
     return prefetcher
 
@@ -45,7 +45,8 @@ def test_a_prefetch_brings_the_folders_other_files_checked(tmp_path: Path) -> No
         else:
             assert found is not None and found.read_bytes() == FILES[candidate.name]
             cache.unpin(candidate.id, candidate.sha1)
-    assert not cache.contains(listed[0].id, listed[0].sha1)  # the opened files keep their own download
+    assert not cache.contains(listed[0].id, listed[0].sha1)  # the first file keeps its own download
+    assert cache.contains(listed[1].id, listed[1].sha1)  # the one that made it due came with the rest
 
 
 def test_a_broken_prefetch_delivers_what_arrived_and_releases_the_rest(tmp_path: Path) -> None:
