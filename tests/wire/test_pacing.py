@@ -69,13 +69,15 @@ def test_a_paced_copy_meets_no_429_and_an_unpaced_one_does(
     source = many(root, "many", FILES)
     limits = ("--api-rate-limit", "600", "--api-burst-limit", "12")
     unpaced_server = start_server(root, *limits)
-    fast = mount("--api-url", unpaced_server.url, "--api-calls-per-minute", "100000",
+    # one create per file (no folder prefetch), so that the calls to pace are many
+    per_file = ("--prefetch-after", "0")
+    fast = mount("--api-url", unpaced_server.url, "--api-calls-per-minute", "100000", *per_file,
                  env={"BOX_ACCESS_TOKEN": unpaced_server.token})  # fmt: skip
     copy_and_check(fast, source, tmp_path / "fast")
     assert stats(unpaced_server)["answered_429"] > 0  # the limit bites a mount that does not pace
 
     server = start_server(root, *limits)
-    paced = mount("--api-url", server.url, "--api-calls-per-minute", "480",
+    paced = mount("--api-url", server.url, "--api-calls-per-minute", "480", *per_file,
                   env={"BOX_ACCESS_TOKEN": server.token}, state="state-paced")  # fmt: skip
     copy_and_check(paced, source, tmp_path / "paced")
     assert stats(server)["answered_429"] == 0
@@ -97,8 +99,8 @@ def test_three_mounts_of_a_fleet_share_one_budget_and_meet_no_429(
     sources = [many(root, f"part{index}", 20) for index in range(3)]
     server = start_server(root, "--api-rate-limit", "600", "--api-burst-limit", "12")
     env = {"BOX_ACCESS_TOKEN": server.token, "BOXZIPFS_REDIS_URL": redis_server.url}
-    mounts = [mount("--api-url", server.url, "--fleet", "paced", "--api-calls-per-minute", "480", env=env,
-                    state=f"state{index}") for index in range(3)]  # fmt: skip
+    paced = ("--fleet", "paced", "--api-calls-per-minute", "480", "--prefetch-after", "0")  # a create a file
+    mounts = [mount("--api-url", server.url, *paced, env=env, state=f"state{index}") for index in range(3)]
     copies = [
         threading.Thread(target=copy_and_check, args=(mp, source, tmp_path / f"out{index}"))
         for index, (mp, source) in enumerate(zip(mounts, sources, strict=True))
