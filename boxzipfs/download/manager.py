@@ -269,8 +269,8 @@ class DownloadManager:
         files, extract = self.settings.files, download.extract
         if files is None or extract is None or not extract.sha1 or download.phase is not Phase.SUCCEEDED:
             return
-        if files.contains(extract.file_id, extract.sha1):
-            return
+        if files.contains(extract.file_id, extract.sha1) or download.spool.length > files.budget:
+            return  # kept already, or larger than the whole share: no copy made only to be dropped
         copy = files.temporary(extract.file_id)
         try:
             shutil.copyfile(download.spool.path, copy)

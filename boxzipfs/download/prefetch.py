@@ -126,7 +126,8 @@ class Prefetcher:
 
     def _choose(self, folder: Callable[[], Iterable[Candidate]], already: set[str]) -> list[Candidate]:
         limit = min(self.settings.max_files, MAX_FILES_PER_ARCHIVE)
-        room = min(self.settings.max_bytes, self._cache.room() or self._cache.budget // 2)
+        # what fits without evicting, or half the cache (older entries then go, never a pinned one)
+        room = min(self.settings.max_bytes, max(self._cache.room(), self._cache.budget // 2))
         chosen: list[Candidate] = []
         total = 0
         for candidate in sorted(folder(), key=lambda c: c.name):
