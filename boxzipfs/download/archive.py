@@ -87,6 +87,8 @@ class ArchiveDownload:
     ) -> None:
         self.name = name
         self.id = f"d{next(_IDS)}"  # this process's number for it (log lines, the state dump)
+        self._born = time.perf_counter()  # the open that started it: the steps to its first byte are timed
+        self._traced: set[str] = set()
         self.spec = spec
         self.extract = extract  # the spool then holds the one file unpacked, not the archive
         self.spool = Spool(spool_path, recycle)
@@ -99,7 +101,7 @@ class ArchiveDownload:
         self._stop_reason: BoxZipError = ShuttingDown("the mount is shutting down")
         self._poll_lock = threading.Lock()  # one status poll at a time
         policy = WaitPolicy(settings.queue_deadline, settings.default_retry_after)
-        self._opener = StreamOpener(name, api, self.state, policy, self._stop)
+        self._opener = StreamOpener(name, api, self.state, policy, self._stop, self.trace)
         self.started = threading.Event()  # set once streaming began or the download failed
         self._thread = threading.Thread(target=self._run, name=f"download-{name}", daemon=True)
 
@@ -139,8 +141,18 @@ class ArchiveDownload:
         """Block until the archive is complete (its size) or failed (raises why)."""
         return self.spool.wait_done()
 
+    def trace(self, step: str) -> None:
+        """At -v, each step from the open to the first byte served, once, in ms since the open
+        (where the time to first byte goes)."""
+        if step in self._traced or not log.isEnabledFor(logging.DEBUG):
+            return
+        self._traced.add(step)
+        log.debug("download %s: %s at +%.2f ms", self.name, step, (time.perf_counter() - self._born) * 1000)
+
     def read(self, offset: int, size: int) -> bytes:
         data = self.spool.read(offset, size)
+        if "first bytes served" not in self._traced:
+            self.trace("first bytes served")
         self.state.add_served(len(data))
         metrics.BYTES_READ.inc(len(data))
         return data
@@ -166,6 +178,7 @@ class ArchiveDownload:
 
     def _run(self) -> None:
         logfields.bind(logfields.DownloadFields(self.name, self.id, lambda: self.phase.value))
+        self.trace("thread running")
         try:
             self.spool.open()
             self._stream_or_split()
@@ -236,6 +249,7 @@ class ArchiveDownload:
             known = SpoolPrefix(self.spool.length, self.spool.pread)
             try:
                 with self._slots.slot(self):
+                    self.trace("slot held")
                     content = self._opener.open(self.spec.request, resuming=known.length > 0)
                     self.started.set()
                     with content:
@@ -301,6 +315,7 @@ class ArchiveDownload:
             log.debug("download %s: stream ended after %d bytes", self.name, self.spool.length)
 
     def _delivered(self, total: int) -> None:
+        self.trace("first bytes spooled")
         before = self.state.snapshot().received
         self.state.update(received=total)
         metrics.BYTES_DELIVERED.inc(total - before)

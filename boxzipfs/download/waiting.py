@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from boxzipfs import metrics
@@ -32,8 +33,15 @@ class StreamOpener:
     """Creates zip downloads and opens their content for one download, waiting out 429s."""
 
     def __init__(
-        self, name: str, api: ZipApi, state: StateRecord, policy: WaitPolicy, stop: threading.Event
+        self,
+        name: str,
+        api: ZipApi,
+        state: StateRecord,
+        policy: WaitPolicy,
+        stop: threading.Event,
+        trace: Callable[[str], None] = lambda step: None,
     ) -> None:
+        self._trace = trace
         self._name = name
         self._api = api
         self._state = state
@@ -50,8 +58,10 @@ class StreamOpener:
             creating = time.monotonic()
             try:
                 download = self._api.create_zip_download(request)
+                self._trace("created")
                 self._state.update(zip_download=download, box_status=None, polled_at=0.0)
                 content = self._api.open_content(download)
+                self._trace("content answered")
             except TooManyRequests as exc:
                 metrics.BOX_429.inc()
                 self._wait_out(exc, deadline)
