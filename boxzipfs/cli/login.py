@@ -12,7 +12,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from boxzipfs.atomicfile import atomic_write
 from boxzipfs.config import ConfigError, Settings, default_config_path
-from boxzipfs.errors import AuthError, NetworkError
+from boxzipfs.errors import AuthError
 
 
 def default_store() -> Path:
@@ -59,17 +58,11 @@ def seed_fleet(redis_url: str, fleet: str, answer: dict[str, Any]) -> None:
     """Start the fleet's shared chain with this login (what FleetRefreshTokenAuth reads)."""
     import redis
 
-    expires = time.time() + float(answer.get("expires_in", 3600)) - 30
+    from boxzipfs.client.fleet_auth import chain_key, store_chain
+
     client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
     try:
-        pipe = client.pipeline()
-        key = f"boxzipfs:fleet:{fleet}:auth"
-        pipe.hset(key, "refresh_token", str(answer["refresh_token"]))
-        pipe.hset(key, "access_token", str(answer["access_token"]))
-        pipe.hset(key, "expires", f"{expires:.3f}")
-        pipe.execute()
-    except redis.RedisError as exc:
-        raise NetworkError(f"cannot store the login in the fleet's Redis: {type(exc).__name__}") from None
+        store_chain(client, chain_key(fleet), answer)
     finally:
         client.close()
 

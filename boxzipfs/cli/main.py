@@ -490,18 +490,18 @@ def _run_login(args: argparse.Namespace) -> int:
         user = BoxClient(http, StaticTokenAuth(str(answer["access_token"])), settings.api_url).users_me()
     config = args.config or args.top_config or default_config_path()
     values = {"client_id": client_id, "refresh_token_store": str(store)}
+    # The token first (the one step that can fail on the network), then the files pointing at it.
+    if settings.redis_url:
+        seed_fleet(settings.redis_url, fleet_name(settings.fleet, settings.api_url, env), answer)
+        where = "the fleet's Redis"
+    else:
+        store_refresh_token(store, answer)
+        where = str(store)
     if keep_secret:
         secret_file = config.parent / "client-secret"
         secret_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(secret_file, (secret + "\n").encode(), 0o600)
         values["client_secret_file"] = str(secret_file)
-    if settings.redis_url:
-        fleet = fleet_name(settings.fleet, settings.api_url, {**env, "BOX_REFRESH_TOKEN_STORE": str(store)})
-        seed_fleet(settings.redis_url, fleet, answer)
-        where = "the fleet's Redis"
-    else:
-        store_refresh_token(store, answer)
-        where = str(store)
     top = {"api_url": settings.api_url} if args.api_url else {}
     removed = point_config(config, values, top)
     print(f"boxzipfs: logged in as {user.get('name')} ({user.get('login')}); the refresh token is in {where}")

@@ -41,7 +41,7 @@ class FleetRefreshTokenAuth(RefreshTokenAuth):
     ) -> None:
         super().__init__(http, token_url, seed or Path("/nonexistent"), client_id, client_secret)
         self._redis = client
-        self._key = f"boxzipfs:fleet:{fleet}:auth"
+        self._key = chain_key(fleet)
         self._refresh_lock = client.lock(
             f"{self._key}:lock", timeout=LOCK_SECONDS, blocking_timeout=LOCK_SECONDS
         )
@@ -71,16 +71,8 @@ class FleetRefreshTokenAuth(RefreshTokenAuth):
 
     def _accept(self, answer: dict[str, Any]) -> None:
         """Store the rotated chain in Redis before anyone uses the new access token."""
-        rotated = answer.get("refresh_token") or self._refresh_token()
-        expires = time.time() + float(answer.get("expires_in", 3600)) - EXPIRY_MARGIN
-        try:
-            pipe = self._redis.pipeline()  # MULTI: the three fields change together
-            pipe.hset(self._key, "refresh_token", str(rotated))
-            pipe.hset(self._key, "access_token", str(answer["access_token"]))
-            pipe.hset(self._key, "expires", f"{expires:.3f}")
-            pipe.execute()
-        except redis.RedisError as exc:
-            raise NetworkError(f"cannot store the rotated token in Redis: {type(exc).__name__}") from None
+        rotated = answer.get("refresh_token") or self._refresh_token()  # Box may keep the old one
+        store_chain(self._redis, self._key, {**answer, "refresh_token": rotated})
 
     def _current(self, rejected: str | None) -> str | None:
         """The fleet's access token if it is still good (and not the one Box just rejected)."""
@@ -122,6 +114,24 @@ class FleetRefreshTokenAuth(RefreshTokenAuth):
         """What Redis holds, secrets masked (for status and tests)."""
         shared = self._shared()
         return {"has_refresh_token": bool(shared.get("refresh_token")), "expires": shared.get("expires")}
+
+
+def chain_key(fleet: str) -> str:
+    return f"boxzipfs:fleet:{fleet}:auth"
+
+
+def store_chain(client: redis.Redis, key: str, answer: dict[str, Any]) -> None:
+    """A token answer as the fleet's chain: refresh token, access token and its expiry, in one
+    MULTI (``boxzipfs login`` seeds it this way, every refresh rotates it)."""
+    expires = time.time() + float(answer.get("expires_in", 3600)) - EXPIRY_MARGIN
+    try:
+        pipe = client.pipeline()  # MULTI: the three fields change together
+        pipe.hset(key, "refresh_token", str(answer["refresh_token"]))
+        pipe.hset(key, "access_token", str(answer["access_token"]))
+        pipe.hset(key, "expires", f"{expires:.3f}")
+        pipe.execute()
+    except redis.RedisError as exc:
+        raise NetworkError(f"cannot store the token chain in Redis: {type(exc).__name__}") from None
 
 
 def _text(value: bytes | str) -> str:
