@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from boxzipfs.mount.paths import pid_file
 from tests.conftest import StartServer
-from tests.helpers import boxzipfs, expected_members, file_id, free_port, zip_contents
+from tests.helpers import boxzipfs, expected_members, free_port, zip_contents
 from tests.mount.support import define, folder_items
 from tests.mounting import mounted
 from tests.redisserver import RedisServer
@@ -152,18 +153,6 @@ def test_health_answers_200_then_503_when_the_credentials_go_bad_or_redis_dies(
     assert server.token not in json.dumps(ready)
 
 
-def daemon_pid(process: subprocess.Popen[bytes] | None, mp: Path) -> int:
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"mount" in cmdline and str(mp).encode() in cmdline and b"boxzipfs" in b" ".join(cmdline):
-                return int(proc.name)
-    raise AssertionError(f"no daemon for {mp}")
-
-
 def wait_for(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
     end = time.monotonic() + seconds
     while not condition():
@@ -180,7 +169,7 @@ def test_sighup_drops_listings_and_reopens_the_log_and_sigusr1_dumps_the_state(
     done = boxzipfs("mount", mp, "--local", root, "--state-dir", state, "--list-ttl", "3600")
     assert done.returncode == 0, done.stderr
     try:
-        pid = daemon_pid(None, mp)
+        pid = int(pid_file(mp).read_text())  # where boxzipfs unmount finds the daemon
         assert "docs" in os.listdir(mp / "browse")
         (root / "docs").rename(root / "papers")  # renamed on "Box"
         assert "docs" in os.listdir(mp / "browse")  # the listing is cached for an hour
@@ -246,4 +235,3 @@ def test_json_logs_carry_the_request_download_and_phase(
     assert done and done[0]["request"] == "photos" and done[0]["download"].startswith("d")
     assert done[0]["phase"] == "succeeded"
     assert any(r.get("phase") == "streaming" for r in records if r.get("request") == "photos")
-    assert file_id(root, "photos")  # the tree is what was read
