@@ -150,9 +150,19 @@ class Prefetcher:
         batch.events[file_id].wait()
         return file_id in batch.delivered
 
+    def pending(self, file_id: str) -> str | None:
+        """The folder whose prefetch brings ``file_id`` (an open of it waits for that), if any."""
+        with self._lock:
+            batch = self._pending.get(file_id)
+        return None if batch is None else batch.folder_id
+
     def _run(self, batch: _Batch) -> None:
         ticket = object()
         files = list(batch.by_name.values())
+        log.info(
+            "prefetching %d files (%d KiB) of folder %s in one download",
+            len(files), sum(f.size for f in files) >> 10, batch.folder_id,
+        )  # fmt: skip
         try:
             with self._slots.slot(ticket):
                 request = ZipRequest(
@@ -211,8 +221,10 @@ class Prefetcher:
             path.unlink(missing_ok=True)
             log.info("prefetch: %s changed on Box since it was listed; it is fetched alone", candidate.name)
             return False
-        metrics.PREFETCHED.inc()
-        return self._cache.add(candidate.id, candidate.sha1, path)
+        kept = self._cache.add(candidate.id, candidate.sha1, path)
+        if kept:
+            metrics.PREFETCHED.inc()
+        return kept
 
     def stats(self) -> dict[str, int]:
         with self._lock:

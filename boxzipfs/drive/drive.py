@@ -401,4 +401,7 @@ class Drive:
         readers = self.manager.readers(download) if download is not None else 0
         doc = status_document(path, spec, False, download, position, readers, None, poll=False)
         doc.update(box_file_id=entry.id, size=entry.size)
+        folder = self.prefetcher.pending(entry.id) if self.prefetcher is not None else None
+        if folder is not None:  # an open of it waits for that download: say so
+            doc["prefetch"] = f"coming in the one download of folder {folder}'s files"
         return doc

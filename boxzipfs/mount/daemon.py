@@ -141,8 +141,12 @@ def _on_hup(browse: BrowseTree) -> None:
     log.info("SIGHUP: %d folder listings dropped%s", dropped, f"; log reopened at {path}" if path else "")
 
 
-def _on_usr1(manager: DownloadManager, pacer: ApiPacer | None, health: Health) -> None:
+def _on_usr1(
+    manager: DownloadManager, pacer: ApiPacer | None, health: Health, prefetcher: Prefetcher | None
+) -> None:
     lines = ["SIGUSR1: state dump", *manager.dump()]
+    if prefetcher is not None:
+        lines.append(f"prefetch: {json.dumps(prefetcher.stats())}")
     if pacer is not None:
         lines.append(f"API: {json.dumps(pacer.snapshot())}")
     lines.append(f"ready: {json.dumps(health.ready().to_json())}")
@@ -338,7 +342,9 @@ def _mount_and_serve(
             on_mounted=on_mounted,
             on_first_request=lambda: raise_read_ahead(mountpoint),
         )
-        handle_control_signals(lambda: _on_hup(browse), lambda: _on_usr1(manager, pacer, health))
+        handle_control_signals(
+            lambda: _on_hup(browse), lambda: _on_usr1(manager, pacer, health, prefetcher)
+        )
         fuse_kwargs: dict[str, str | bool] = {
             "fsname": "boxzipfs",
             "subtype": "boxzipfs",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boxzipfs.client.credentials import CredentialState
-from boxzipfs.errors import AuthError, BoxAPIError, BoxZipError, Forbidden, Unauthorized
+from boxzipfs.errors import AuthError, BoxZipError, Forbidden, Unauthorized
 
 LIVE_TIMEOUT = 5.0
 RECHECK_SECONDS = 60.0
@@ -90,7 +90,7 @@ class Health:
                 self.credentials.record(True)
             except (Unauthorized, Forbidden, AuthError) as exc:
                 self.credentials.record(False, f"Box refused the credentials: {exc}")
-            except (BoxAPIError, BoxZipError) as exc:  # unreachable: the last verdict stands
+            except BoxZipError as exc:  # unreachable or failing: the last verdict stands
                 if valid is None:
                     return f"the credentials could not be checked: {exc}"
             valid, reason, _ = self.credentials.snapshot()

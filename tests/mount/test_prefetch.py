@@ -159,3 +159,28 @@ def test_the_file_cache_keeps_within_its_share_of_the_cache(box: Box) -> None:
         assert same(source, box.tmp / "out")
     kept = sum(p.stat().st_size for p in (box.tmp / "cache" / "files").iterdir())
     assert kept <= 256 << 10
+
+
+def test_a_file_waiting_for_its_folders_prefetch_says_so(box: Box) -> None:
+    source = make_folder(box.root, count=30)
+    faults = f"{box.server.url}/_boxzipfs/faults"
+    with box.mount() as mp:
+        folder = mp / "browse" / "many"
+        assert (folder / "f000.txt").read_bytes() == (source / "f000.txt").read_bytes()
+        stall = {"stall_after": 1, "stall_seconds": 2}  # the prefetch's stream stalls 2 s at its start
+        httpx.put(faults, json=stall, headers=bearer(box.server.token))
+        try:
+            reader = threading.Thread(target=(folder / "f001.txt").read_bytes)  # makes the prefetch due
+            reader.start()
+            status = ""
+            for _ in range(100):
+                status = os.getxattr(folder / "f029.txt", "user.boxzipfs.status").decode()
+                if "prefetch" in status:
+                    break
+                threading.Event().wait(0.05)
+            assert "coming in the one download of folder" in status
+        finally:
+            httpx.put(faults, json={}, headers=bearer(box.server.token))
+        reader.join(60)
+        done = copy(mp, source, box.tmp / "out")
+        assert done.returncode == 0 and same(source, box.tmp / "out"), done.stderr
