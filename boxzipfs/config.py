@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from boxzipfs.client.wire import Wire
 from boxzipfs.errors import BoxZipError
 from boxzipfs.models import RequestSpec, ZipItem, ZipRequest, parse_request_spec
 from boxzipfs.options import (
@@ -136,6 +137,11 @@ class Settings:
             if key in merged:
                 merged[key] = str(Path(merged[key]).expanduser())
         return merged
+
+    def wire(self, stall_timeout: float | None = None) -> Wire:
+        """The connections' shared settings (a command's own stall timeout, else the mount's)."""
+        stall = self.stall_timeout if stall_timeout is None else stall_timeout
+        return Wire(stall_timeout=stall, ca_file=self.ca_file, proxy=self.proxy)
 
     def override(self, **values: Any) -> Settings:
         """Apply command-line flags (None means: not given)."""

@@ -76,7 +76,7 @@ class Mount:
                 "--api-url", api_url, "--api-calls-per-minute", str(UNPACED),
                 "--state-dir", str(work / f"state-{tag}"),
                 "--cache-dir", str(work / f"cache-{tag}"), "--reuse-seconds", "600",
-                "--cache-size", "8G", "-q", *(extra or [])]  # fmt: skip
+                "--cache-size", "8G", *(extra or ["-q"])]  # fmt: skip
         self.process = subprocess.Popen(argv, env={**os.environ, "BOX_ACCESS_TOKEN": token})
         self.count = 0
         deadline = time.monotonic() + 30

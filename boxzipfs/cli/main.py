@@ -368,11 +368,11 @@ def _api_client(args: argparse.Namespace, settings: Settings) -> Iterator[tuple[
     if local is not None and not local.is_dir():
         raise UsageError(f"--local {local} is not a directory")
     with contextlib.ExitStack() as stack:
-        http = stack.enter_context(http_client(30.0, ca_file=settings.ca_file, proxy=settings.proxy))
+        http = stack.enter_context(http_client(settings.wire(30.0)))
         if local is not None:
             server = stack.enter_context(start_local_server(local))
             report = Report("access token", f"the embedded server over {local}", server.url)
-            yield BoxClient(http, StaticTokenAuth(server.token), server.url), report
+            yield BoxClient(http, StaticTokenAuth(server.token), server.url, wire=settings.wire(30.0)), report
             return
         env = settings.auth_env(dict(os.environ))
         method, source = describe_auth(env)
@@ -382,7 +382,8 @@ def _api_client(args: argparse.Namespace, settings: Settings) -> Iterator[tuple[
         except BoxZipError as exc:
             report.failed_step = "open the credentials"
             raise _Failed(report, exc) from None
-        yield BoxClient(http, auth, settings.api_url, as_user=settings.as_user), report
+        client = BoxClient(http, auth, settings.api_url, as_user=settings.as_user, wire=settings.wire(30.0))
+        yield client, report
 
 
 class _Failed(BoxZipError):
@@ -482,7 +483,7 @@ def _run_login(args: argparse.Namespace) -> int:
     secret, keep_secret = client_secret(settings, environ)
     store = Path(env.get("BOX_REFRESH_TOKEN_STORE") or default_store())
     say = functools.partial(print, file=sys.stderr)
-    with http_client(30.0, ca_file=settings.ca_file, proxy=settings.proxy) as http:
+    with http_client(settings.wire(30.0)) as http:
         answer = login(
             http, settings.api_url, client_id, secret, args.redirect_port, not args.no_browser, say,
             sys.stdin.readline,

@@ -1,14 +1,15 @@
-"""The Box API client: HTTP, retries and auth over an injected ``httpx.Client``."""
+"""The Box API client: API calls over an injected ``httpx.Client``, the content GET over libcurl."""
 
 from boxzipfs.client.auth import Auth, ClientCredentialsAuth, RefreshTokenAuth, StaticTokenAuth
-from boxzipfs.client.box import BoxClient, ContentStream
+from boxzipfs.client.box import BoxClient
+from boxzipfs.client.curl import CurlContent
 from boxzipfs.client.retry import RetryPolicy
 
 __all__ = [
     "Auth",
     "BoxClient",
     "ClientCredentialsAuth",
-    "ContentStream",
+    "CurlContent",
     "RefreshTokenAuth",
     "RetryPolicy",
     "StaticTokenAuth",

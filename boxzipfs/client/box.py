@@ -16,98 +16,62 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from email.utils import parsedate_to_datetime
+from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 import truststore
 from cachetools import TTLCache
-from httpcore._sync import http11 as httpcore_http11
 
 from boxzipfs import metrics
 from boxzipfs.client import redact
+from boxzipfs.client.answers import error_from_parts
 from boxzipfs.client.auth import Auth
 from boxzipfs.client.credentials import CredentialState
+from boxzipfs.client.curl import CurlContent
 from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import NO_RETRY, RetryPolicy
+from boxzipfs.client.wire import Wire
 from boxzipfs.errors import (
     AuthError,
     BoxAPIError,
     DownloadUrlUsed,
     NetworkError,
-    StreamBroken,
     TooManyRequests,
     Unauthorized,
     UntrustedServer,
-    api_error,
 )
 from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
 from boxzipfs.options import DEFAULT_API_URL
 
 log = logging.getLogger(__name__)
 
-# httpcore reads the socket 64 KiB at a time; 256 KiB reads receive a body at
-# nearly twice the MB/s for half the CPU (measured, PERF-NOTES). It is a class
-# attribute of httpcore's, so it is set once here, where it is known to exist.
-SOCKET_READ_BYTES = 256 << 10
-if hasattr(httpcore_http11.HTTP11Connection, "READ_NUM_BYTES"):
-    httpcore_http11.HTTP11Connection.READ_NUM_BYTES = SOCKET_READ_BYTES
-
 CHECK_TIMEOUT = 10.0
-MAX_REDIRECTS = 5  # hops a content GET follows (Box sends content from another host)
 PAGE_LIMIT = 1000
 
 
-def http_client(
-    stall_timeout: float, connect_timeout: float = 30.0, ca_file: str | None = None, proxy: str | None = None
-) -> httpx.Client:
-    """The HTTP client of the mount and every command: reads time out after ``stall_timeout``
-    (a stalled stream is broken); TLS verifies against the system's trust store (truststore:
-    corporate CAs installed the system way work) plus ``ca_file``, and cannot be switched off;
-    ``proxy`` (or HTTPS_PROXY/NO_PROXY from the environment) carries every request.
-    httpcore already sets TCP_NODELAY on its sockets; the 40 ms Nagle stalls once seen were
-    the server's (see ``boxzipfs.server.run.bind``)."""
+def http_client(wire: Wire) -> httpx.Client:
+    """The HTTP client of the mount's API calls and of every command: reads time out after the
+    wire's stall timeout (a stalled stream is broken); TLS verifies against the system's trust
+    store (truststore: corporate CAs installed the system way work) plus ``ca_file``, and cannot
+    be switched off; the wire's proxy (or HTTPS_PROXY/NO_PROXY from the environment) carries
+    every request. httpcore already sets TCP_NODELAY on its sockets; the 40 ms Nagle stalls once
+    seen were the server's (see ``boxzipfs.server.run.bind``)."""
     context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if ca_file:
+    if wire.ca_file:
         try:
-            context.load_verify_locations(cafile=ca_file)
+            context.load_verify_locations(cafile=wire.ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise UntrustedServer(f"cannot use the CA file {ca_file}: {exc}") from None
-    timeout = httpx.Timeout(connect_timeout, read=stall_timeout)
-    return httpx.Client(timeout=timeout, max_redirects=MAX_REDIRECTS, verify=context, proxy=proxy or None)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), None if absent or bad."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
+            raise UntrustedServer(f"cannot use the CA file {wire.ca_file}: {exc}") from None
+    timeout = httpx.Timeout(wire.connect_timeout, read=wire.stall_timeout)
+    return httpx.Client(
+        timeout=timeout, max_redirects=wire.max_redirects, verify=context, proxy=wire.proxy or None
+    )
 
 
 def error_from_response(response: httpx.Response) -> BoxAPIError:
     """The BoxAPIError for an error answer, from its ClientError body when it has one."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        body = {}
-    return api_error(
-        response.status_code,
-        str(body.get("code") or response.reason_phrase.lower().replace(" ", "_") or "error"),
-        str(body.get("message") or response.reason_phrase or "no message"),
-        str(body.get("request_id") or ""),
-        parse_retry_after(response.headers.get("retry-after")),
-    )
+    return error_from_parts(response.status_code, dict(response.headers), response.content)
 
 
 @contextmanager
@@ -125,48 +89,6 @@ def transport_errors(operation: str, broken: type[NetworkError] = NetworkError) 
         raise broken(f"{operation} failed: {type(exc).__name__}") from None
 
 
-class ContentStream:
-    """The one-shot body of a zip download; iterate for chunks, then close."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self._short = False
-        self.file_name = _disposition_name(response.headers.get("content-disposition", ""))
-
-    def __iter__(self) -> Iterator[bytes]:
-        """Chunks as they arrive off the socket (no re-chunking, so nothing waits in a buffer)."""
-        with transport_errors("reading the zip content", StreamBroken):
-            for chunk in self._response.iter_raw():
-                self._short = len(chunk) < SOCKET_READ_BYTES
-                yield chunk
-
-    def idle(self) -> bool:
-        """Whether the last socket read came back short: nothing more was waiting."""
-        return self._short
-
-    def close(self) -> None:
-        self._response.close()
-
-    def __enter__(self) -> ContentStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _disposition_name(header: str) -> str | None:
-    """The file name of a Content-Disposition (RFC 6266): ``filename*`` (UTF-8) if given,
-    else ``filename``."""
-    plain = None
-    for part in header.split(";"):
-        key, _, value = part.strip().partition("=")
-        if key.lower() == "filename*" and value.lower().startswith("utf-8''"):
-            return unquote(value[7:]) or None
-        if key.lower() == "filename":
-            plain = value.strip('"') or None
-    return plain
-
-
 class BoxClient:
     """Typed Box API calls over an injected ``httpx.Client``."""
 
@@ -180,8 +102,10 @@ class BoxClient:
         pacer: ApiPacer | None = None,
         as_user: str | None = None,
         credentials: CredentialState | None = None,
+        wire: Wire | None = None,
     ) -> None:
         self.http = http
+        self.wire = wire or Wire(stall_timeout=60.0)  # the content GET's (libcurl's) timeouts, trust, proxy
         self.credentials = credentials  # told each call's verdict on the credentials (readiness)
         self.as_user = as_user  # Box's As-User: every API call acts for this user
         self.auth = auth
@@ -316,26 +240,24 @@ class BoxClient:
         """
         self.users_me("id", check=True)
 
-    def open_content(self, download: ZipDownload) -> ContentStream:
+    def open_content(self, download: ZipDownload) -> CurlContent:
         """GET the download URL, once per zip download ever; raises on any error answer."""
         key = hashlib.sha256(download.download_url.encode()).hexdigest()
         with self._used_lock:
             if key in self._used_urls:
                 raise DownloadUrlUsed("this zip download's URL was already requested; create a new one")
             self._used_urls[key] = True
-        request = self.http.build_request("GET", download.download_url)
+        # libcurl receives the body (boxzipfs.client.curl); Box sends content from another
+        # host: its redirects are followed (a bounded number), each a GET of a new location,
+        # never the URL again.
         log.debug("requesting the zip content (its one-shot URL, used once)")
-        # Box sends content from another host: its redirects are followed (a bounded number,
-        # the client's max_redirects), each a GET of a new location, never the URL again.
-        with transport_errors("starting the zip content", StreamBroken):
-            response = self.http.send(request, stream=True, follow_redirects=True)
-        log.debug("zip content answered %d", response.status_code)
-        if response.status_code != 200:
-            with suppress(httpx.TransportError):
-                response.read()
-            response.close()
-            raise error_from_response(response)
-        return ContentStream(response)
+        content = CurlContent(download.download_url, self.wire)
+        try:
+            content.start()
+        except BaseException:
+            content.close()
+            raise
+        return content
 
     def get_status(self, download: ZipDownload) -> ZipStatus:
         """GET the status URL (404 until the download has started)."""

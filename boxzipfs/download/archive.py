@@ -151,11 +151,19 @@ class ArchiveDownload:
 
     def read(self, offset: int, size: int) -> bytes:
         data = self.spool.read(offset, size)
+        self._served(len(data))
+        return data
+
+    def read_into(self, offset: int, into: memoryview) -> int:
+        count = self.spool.read_into(offset, into)
+        self._served(count)
+        return count
+
+    def _served(self, count: int) -> None:
         if "first bytes served" not in self._traced:
             self.trace("first bytes served")
-        self.state.add_served(len(data))
-        metrics.BYTES_READ.inc(len(data))
-        return data
+        self.state.add_served(count)
+        metrics.BYTES_READ.inc(count)
 
     # -- control -----------------------------------------------------------------------
 

@@ -104,7 +104,9 @@ class DownloadManager:
         self._serials = itertools.count(1)
         settings.cache_dir.mkdir(parents=True, exist_ok=True)
         clean_spools(settings.cache_dir)
-        self._pool = SpoolPool(settings.cache_dir)
+        # As many done spools kept to be written over as downloads run at once: each new
+        # archive then overwrites warm pages instead of faulting in fresh ones (PERF-NOTES).
+        self._pool = SpoolPool(settings.cache_dir, keep=max(2, settings.max_downloads))
         self._on_idle = on_idle
         self._closing = threading.Event()
         self._janitor = threading.Thread(target=self._clean_periodically, name="janitor", daemon=True)

@@ -147,6 +147,28 @@ class Spool:
 
         Raises the spool's failure, or TimeoutError after ``timeout`` seconds.
         """
+        fd, available = self._wait_readable(offset, size, timeout)
+        if available <= 0:
+            return b""
+        try:
+            return os.pread(fd, available, offset)
+        finally:
+            self._read_done()
+
+    def read_into(self, offset: int, into: memoryview, timeout: float | None = None) -> int:
+        """As :meth:`read`, into ``into`` (libfuse's reply buffer: no bytes object, no second
+        copy); the count of bytes put there."""
+        fd, available = self._wait_readable(offset, len(into), timeout)
+        if available <= 0:
+            return 0
+        try:
+            return os.preadv(fd, [into[:available]], offset)
+        finally:
+            self._read_done()
+
+    def _wait_readable(self, offset: int, size: int, timeout: float | None) -> tuple[int, int]:
+        """Wait for ``size`` bytes at ``offset`` (or the end): the descriptor to read them from
+        and how many exist (a read in flight from then on, unless none)."""
         end = offset + size
         with self._cond:
             ready = self._cond.wait_for(
@@ -158,16 +180,16 @@ class Spool:
                 raise TimeoutError("no bytes arrived in time")
             available = min(end, self._length) - offset
             if available <= 0:
-                return b""
+                return -1, 0
             fd = self._reopen()
             self._inflight += 1
-        try:
-            return os.pread(fd, available, offset)
-        finally:
-            with self._cond:
-                self._inflight -= 1
-                self._close_unused()
-                self._cond.notify_all()
+            return fd, available
+
+    def _read_done(self) -> None:
+        with self._cond:
+            self._inflight -= 1
+            self._close_unused()
+            self._cond.notify_all()
 
     def wait_done(self, timeout: float | None = None) -> int:
         """Block until the spool is complete (returns its size) or failed (raises)."""

@@ -85,6 +85,9 @@ class OpenArchive:
     def read(self, offset: int, size: int) -> bytes:
         return self._download.read(offset, size)
 
+    def read_into(self, offset: int, into: memoryview) -> int:
+        return self._download.read_into(offset, into)
+
     def close(self) -> None:
         with self._lock:
             if self._closed:
@@ -113,6 +116,9 @@ class CachedFile:
 
     def read(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
+
+    def read_into(self, offset: int, into: memoryview) -> int:
+        return os.preadv(self._fd, [into], offset)
 
     def close(self) -> None:
         with self._lock:

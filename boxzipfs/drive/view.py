@@ -125,6 +125,10 @@ class OpenFile(Protocol):
 
     def read(self, offset: int, size: int) -> bytes: ...
 
+    def read_into(self, offset: int, into: memoryview) -> int:
+        """As ``read``, into the reply's own buffer; the count of bytes put there."""
+        ...
+
     def write(self, data: bytes, offset: int) -> int: ...
 
     def truncate(self, length: int) -> None: ...
@@ -134,7 +138,19 @@ class OpenFile(Protocol):
     def close(self) -> None: ...
 
 
-class _ReadOnly:
+class _Copies:
+    """``read_into`` for files whose bytes are in memory anyway: a copy of ``read``."""
+
+    def read(self, offset: int, size: int) -> bytes:
+        raise NotImplementedError
+
+    def read_into(self, offset: int, into: memoryview) -> int:
+        data = self.read(offset, len(into))
+        into[: len(data)] = data
+        return len(data)
+
+
+class _ReadOnly(_Copies):
     direct_io = False
     nonseekable = False
     keep_cache = False
@@ -209,11 +225,14 @@ class ArchiveFile(_ReadOnly):
     def read(self, offset: int, size: int) -> bytes:
         return self._archive.read(offset, size)
 
+    def read_into(self, offset: int, into: memoryview) -> int:
+        return self._archive.read_into(offset, into)
+
     def close(self) -> None:
         self._archive.close()
 
 
-class DefinitionWriter:
+class DefinitionWriter(_Copies):
     """request.json open for writing: bytes are checked as they come (a refusal reaches the
     writing program at write), and stored whole at flush (errors at release are never seen)."""
 
@@ -286,7 +305,7 @@ class DefinitionWriter:
             self._drive.note_emptied(self.name)
 
 
-class ScratchFile:
+class ScratchFile(_Copies):
     """A scratch file open (see :mod:`boxzipfs.drive.scratch`)."""
 
     direct_io = True

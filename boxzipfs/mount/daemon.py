@@ -253,9 +253,7 @@ def _mount_and_serve(
         for notice in cache_notices(cache_dir, settings.cache_size):
             log.warning("%s", notice)
             notifier.warn(notice)
-        http = stack.enter_context(
-            http_client(settings.stall_timeout, ca_file=settings.ca_file, proxy=settings.proxy)
-        )
+        http = stack.enter_context(http_client(settings.wire()))
         auth: Auth
         api_url = settings.api_url
         pacer: ApiPacer | None = None  # the budget is Box's: the embedded server has none to keep
@@ -273,6 +271,7 @@ def _mount_and_serve(
         credentials = CredentialState()
         retry = RetryPolicy(attempts=4)
         client = BoxClient(http, auth, api_url, retry, pacer=pacer, as_user=as_user, credentials=credentials)
+        client.wire = settings.wire()
         check_credentials(client, notifier)
         store = DefinitionStore(state_dir)
         for name, spec in settings.requests.items():

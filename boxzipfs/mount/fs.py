@@ -172,6 +172,10 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
         return self._handle(fi).read(offset, size)
 
+    def read_into(self, path: str, into: memoryview, offset: int, fi: Any) -> int:
+        """A read put straight into libfuse's reply buffer (see :class:`~boxzipfs.mount.libfuse.FUSE`)."""
+        return self._handle(fi).read_into(offset, into)
+
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
         return self._handle(fi).write(data, offset)
 
@@ -231,8 +235,8 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
 
 OPERATIONS = (
     "getattr", "readdir", "mkdir", "rmdir", "statfs", "create", "open", "read", "write", "truncate",
-    "flush", "release", "utimens", "chmod", "chown", "unlink", "rename", "symlink", "link", "mknod",
-    "getxattr", "listxattr",
+    "read_into", "flush", "release", "utimens", "chmod", "chown", "unlink", "rename", "symlink", "link",
+    "mknod", "getxattr", "listxattr",
 )  # fmt: skip
 for _name in OPERATIONS:
     setattr(BoxZipOperations, _name, translated(getattr(BoxZipOperations, _name)))

@@ -9,6 +9,7 @@ it from here.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from typing import Any
 
@@ -35,6 +36,16 @@ class FUSE(mfusepy.FUSE):  # type: ignore[misc]
 
     def truncate_fuse_3(self, path: bytes | None, length: int, fip: Any) -> int:
         return int(self.ftruncate(path, length, fip) or 0)
+
+    def read(self, path: bytes | None, buf: Any, size: int, offset: int, fip: Any) -> int:
+        """Reads go into libfuse's own reply buffer (``operations.read_into``): mfusepy's way
+        builds a bytes object per request and copies it there, a second copy of every byte."""
+        address = ctypes.cast(buf, ctypes.c_void_p).value
+        into = memoryview((ctypes.c_char * size).from_address(address or 0)).cast("B")
+        name = None if path is None else path.decode(self.encoding, self.errors)
+        count = int(self.operations.read_into(name, into, offset, fip.contents))
+        assert count <= size
+        return count
 
 
 def fuse_major_version() -> int:

@@ -60,25 +60,6 @@ def test_create_stream_and_status(
         client.open_content(download)
 
 
-def test_content_url_is_requested_once_even_after_an_error() -> None:
-    calls: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request.url.path)
-        return httpx.Response(429, json={"code": "user_too_many_concurrent_downloads", "message": "m"})
-
-    client = BoxClient(
-        httpx.Client(transport=httpx.MockTransport(handler)), StaticTokenAuth("t"), "http://box"
-    )
-    download = ZipDownload("http://dl/2.0/zip_downloads/secret/content", "http://box/s", "")
-    with pytest.raises(TooManyRequests) as caught:
-        client.open_content(download)
-    assert caught.value.code == "user_too_many_concurrent_downloads"
-    with pytest.raises(DownloadUrlUsed):
-        client.open_content(download)
-    assert calls == ["/2.0/zip_downloads/secret/content"]
-
-
 def test_errors_carry_box_fields(
     tree: tuple[Path, dict[str, bytes]], start_server: StartServer, http: httpx.Client
 ) -> None:

@@ -1,0 +1,201 @@
+"""The content GET of a zip download, received by libcurl (pycurl).
+
+A zip download's one body is the mount's only bulk transfer; libcurl receives it
+in C with the interpreter lock released, where httpx spends Python on every
+socket read and h11 buffer copy (scripts/bench, README "Benchmarks"). Only this
+GET goes through libcurl; every API call stays on httpx.
+
+It follows the same wire as the httpx client (:class:`Wire`): TLS verified against
+the system's trust store plus ``--ca-file`` and never switched off; ``--proxy``,
+else HTTPS_PROXY/HTTP_PROXY/ALL_PROXY and NO_PROXY from the environment, decided
+here in Python the way httpx decides them; redirects followed, a bounded number,
+each a GET of a new location (the download URL itself is never asked for twice);
+a read stalled past the stall timeout breaks the stream. The body arrives through
+the multi interface, so this object is an iterator the download's own thread
+drives, with no hand-off between threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Iterator
+
+import pycurl
+
+from boxzipfs.client.answers import disposition_name, error_from_parts
+from boxzipfs.client.wire import Wire, proxy_for
+from boxzipfs.errors import StreamBroken, UntrustedServer
+
+log = logging.getLogger(__name__)
+
+BUFFER_BYTES = 1 << 20  # libcurl's receive buffer (16 KiB by default): fewer, fuller socket reads
+ERROR_BODY_BYTES = 64 << 10  # an error answer's body kept to read Box's code and message
+REDIRECTS = (301, 302, 303, 307, 308)
+_TLS_ERRORS = {
+    pycurl.E_PEER_FAILED_VERIFICATION if hasattr(pycurl, "E_PEER_FAILED_VERIFICATION") else 60,
+    getattr(pycurl, "E_SSL_CACERT", 60),
+    getattr(pycurl, "E_SSL_CACERT_BADFILE", 77),
+}
+
+
+class CurlContent:
+    """One content GET: ``start`` until Box answered, then iterate for chunks, then close."""
+
+    def __init__(self, url: str, wire: Wire) -> None:
+        self._easy = pycurl.Curl()
+        self._multi = pycurl.CurlMulti()
+        self._chunks: list[bytes] = []
+        self._round = 0  # bytes of the chunks handed out in this round (idle)
+        self._idle = False
+        self._status = 0  # of the answer being received (each redirect hop starts a new one)
+        self._headers: dict[str, str] = {}
+        self._answered = False  # the final answer's headers are in
+        self._result: tuple[int, str] | None = None  # libcurl's end: (code, message)
+        self._closed = False
+        self._stall_timeout = wire.stall_timeout
+        self._heard = time.monotonic()  # when the server last sent anything (a stall is measured from it)
+        self._header_lines = 0
+        easy = self._easy
+        easy.setopt(pycurl.URL, url)
+        easy.setopt(pycurl.NOSIGNAL, 1)
+        easy.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        easy.setopt(pycurl.FOLLOWLOCATION, 1)
+        easy.setopt(pycurl.MAXREDIRS, wire.max_redirects)
+        easy.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)  # no file://, no ftp://
+        easy.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        easy.setopt(pycurl.CONNECTTIMEOUT_MS, int(wire.connect_timeout * 1000))
+        easy.setopt(pycurl.BUFFERSIZE, BUFFER_BYTES)
+        easy.setopt(pycurl.TCP_NODELAY, 1)
+        easy.setopt(pycurl.SSL_VERIFYPEER, 1)
+        easy.setopt(pycurl.SSL_VERIFYHOST, 2)
+        paths = ssl.get_default_verify_paths()  # the system's trust store, as truststore uses it
+        if paths.capath:
+            easy.setopt(pycurl.CAPATH, paths.capath)
+        cafile = wire.ca_file or paths.cafile
+        if cafile:
+            easy.setopt(pycurl.CAINFO, cafile)
+            easy.setopt(pycurl.PROXY_CAINFO, cafile)  # an HTTPS proxy is verified the same way
+        if paths.capath:
+            easy.setopt(pycurl.PROXY_CAPATH, paths.capath)
+        easy.setopt(pycurl.PROXY, proxy_for(url, wire))  # '' turns libcurl's own env lookup off
+        easy.setopt(pycurl.NOPROXY, "")
+        easy.setopt(pycurl.HEADERFUNCTION, self._header)
+        easy.setopt(pycurl.WRITEFUNCTION, self._chunks.append)  # C to C: no Python frame per chunk
+        self._multi.add_handle(easy)
+
+    # -- libcurl's callbacks (on the thread that drives the multi handle) ------------
+
+    def _header(self, line: bytes) -> None:
+        self._header_lines += 1
+        text = line.decode("latin-1").rstrip("\r\n")
+        if text.startswith("HTTP/"):
+            fields = text.split(" ", 2)
+            self._status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+            self._headers = {}
+        elif text and ":" in text:
+            name, _, value = text.partition(":")
+            self._headers[name.strip().lower()] = value.strip()
+        elif not text and self._status >= 200 and not (
+            self._status in REDIRECTS and "location" in self._headers
+        ):
+            self._answered = True
+
+    # -- driving the transfer -------------------------------------------------------------
+
+    def _step(self, wait: float = 1.0) -> None:
+        """Wait for the socket (at most ``wait`` seconds), then let libcurl do what it can;
+        StreamBroken once the server sent nothing for the stall timeout (as httpx's read
+        timeout: libcurl's low-speed check averages over seconds and fires late)."""
+        before = (self._header_lines, len(self._chunks))
+        self._multi.select(wait)  # -1 or 0 too: libcurl's own timers (connect) run in perform
+        while True:
+            code, _ = self._multi.perform()
+            if code != pycurl.E_CALL_MULTI_PERFORM:
+                break
+        _, done, failed = self._multi.info_read()
+        if done:
+            self._result = (0, "")
+        for _, errno, message in failed:
+            self._result = (errno, message)
+        now = time.monotonic()
+        if (self._header_lines, len(self._chunks)) != before or self._result is not None:
+            self._heard = now
+        elif now - self._heard > self._stall_timeout:
+            self._result = (pycurl.E_OPERATION_TIMEDOUT, "stalled")
+
+    def start(self) -> None:
+        """Send the GET and wait for Box's answer; raises BoxAPIError for an error answer,
+        UntrustedServer or StreamBroken when there is none."""
+        while not self._answered and self._result is None:
+            self._step()
+        if self._result is not None and self._result[0]:
+            self._raise_transport("starting the zip content")
+        log.debug("zip content answered %d", self._status)
+        if self._status != 200:
+            while self._result is None and sum(map(len, self._chunks)) < ERROR_BODY_BYTES:
+                self._step()
+            body = b"".join(self._chunks)[:ERROR_BODY_BYTES]
+            self._chunks.clear()
+            raise error_from_parts(self._status, self._headers, body)
+
+    @property
+    def file_name(self) -> str | None:
+        return disposition_name(self._headers.get("content-disposition", ""))
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Chunks as libcurl hands them over (16 KiB each); ``idle`` marks the last of a round
+        that emptied the socket before filling the buffer."""
+        while True:
+            if self._chunks:
+                chunks = self._chunks[:]
+                self._chunks.clear()
+                total = sum(map(len, chunks))
+                last = len(chunks) - 1
+                for index, chunk in enumerate(chunks):
+                    self._idle = index == last and total < BUFFER_BYTES
+                    yield chunk
+            if self._result is not None:
+                break
+            self._step()
+        if self._result[0]:
+            self._raise_transport("reading the zip content")
+
+    def idle(self) -> bool:
+        return self._idle
+
+    def _raise_transport(self, operation: str) -> None:
+        assert self._result is not None
+        code = self._result[0]
+        if code in _TLS_ERRORS:
+            raise UntrustedServer(
+                f"{operation} failed: the server's TLS certificate is not trusted "
+                "(CERTIFICATE_VERIFY_FAILED); install its CA in the system's trust store or give it "
+                "with --ca-file"
+            )
+        if code == pycurl.E_OPERATION_TIMEDOUT:
+            raise StreamBroken(f"{operation} failed: no bytes arrived in time (stalled or unreachable)")
+        raise StreamBroken(f"{operation} failed: libcurl error {code} ({curl_error_name(code)})")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._multi.remove_handle(self._easy)
+        self._easy.close()
+        self._multi.close()
+
+    def __enter__(self) -> CurlContent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def curl_error_name(code: int) -> str:
+    """libcurl's name of an error code (the message may carry a URL: never shown)."""
+    for name in dir(pycurl):
+        if name.startswith("E_") and getattr(pycurl, name) == code:
+            return name[2:].lower()
+    return "unknown"

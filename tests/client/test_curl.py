@@ -1,0 +1,155 @@
+"""The content GET over libcurl (boxzipfs.client.curl) against a real loopback HTTP server:
+bytes exact through redirects, Box's error answers, a stall, too many hops, TLS trust, and the
+proxy decision shared with httpx."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from boxzipfs.client.auth import StaticTokenAuth
+from boxzipfs.client.box import BoxClient, http_client
+from boxzipfs.client.curl import CurlContent
+from boxzipfs.client.wire import Wire, proxy_for
+from boxzipfs.errors import DownloadUrlUsed, NotFound, StreamBroken, TooManyRequests, UntrustedServer
+from boxzipfs.models import ZipDownload
+
+BODY = os.urandom(3 << 20)  # several rounds of libcurl's buffer
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    gets: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        Handler.gets.append(self.path)
+        if self.path == "/data":
+            named = {"Content-Disposition": "attachment; filename*=UTF-8''R%C3%A9sum%C3%A9.zip"}
+            self._answer(200, BODY, named)
+        elif self.path == "/hop":
+            self._answer(302, b"", {"Location": "/data"})
+        elif self.path == "/loop":
+            self._answer(302, b"", {"Location": "/loop"})
+        elif self.path == "/busy":
+            body = {"type": "error", "status": 429, "code": "user_too_many_concurrent_downloads",
+                    "message": "too many", "request_id": "r1"}  # fmt: skip
+            headers = {"Retry-After": "7", "Content-Type": "application/json"}
+            self._answer(429, json.dumps(body).encode(), headers)
+        elif self.path == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY[:1000])
+            self.wfile.flush()
+            time.sleep(4)
+        else:
+            self._answer(404, b'{"code": "not_found", "message": "no"}', {"Content-Type": "application/json"})
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Handler.gets = []
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def received(content: CurlContent) -> bytes:
+    with content:
+        content.start()
+        return b"".join(content)
+
+
+def test_a_redirect_is_followed_and_the_bytes_are_exact(server: str) -> None:
+    content = CurlContent(f"{server}/hop", Wire(stall_timeout=5))
+    data = received(content)
+    assert hashlib.sha256(data).digest() == hashlib.sha256(BODY).digest()
+    assert content.file_name == "Résumé.zip"
+    assert Handler.gets == ["/hop", "/data"]  # the hop once, then its location once
+
+
+def test_an_error_answer_is_boxs_error_and_the_url_is_never_asked_again(server: str) -> None:
+    client = BoxClient(http_client(Wire(5)), StaticTokenAuth("t"), server, wire=Wire(stall_timeout=5))
+    download = ZipDownload(f"{server}/busy", f"{server}/status", "")
+    with pytest.raises(TooManyRequests) as caught:
+        client.open_content(download)
+    assert (caught.value.code, caught.value.retry_after, caught.value.request_id) == (
+        "user_too_many_concurrent_downloads", 7.0, "r1"
+    )
+    with pytest.raises(DownloadUrlUsed):
+        client.open_content(download)
+    assert Handler.gets == ["/busy"]
+    with pytest.raises(NotFound):
+        received(CurlContent(f"{server}/gone", Wire(stall_timeout=5)))
+
+
+def test_a_stalled_stream_breaks_after_the_stall_timeout(server: str) -> None:
+    content = CurlContent(f"{server}/stall", Wire(stall_timeout=1))
+    started = time.monotonic()
+    with pytest.raises(StreamBroken, match="no bytes arrived in time"):
+        received(content)
+    assert 0.9 < time.monotonic() - started < 3.5
+
+
+def test_too_many_redirects_break_the_stream(server: str) -> None:
+    with pytest.raises(StreamBroken, match="too_many_redirects"):
+        received(CurlContent(f"{server}/loop", Wire(stall_timeout=5, max_redirects=3)))
+    assert Handler.gets == ["/loop"] * 4
+
+
+def test_tls_is_verified_against_the_ca_file_and_never_skipped(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert.configure_cert(context)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}/data"
+    try:
+        with pytest.raises(UntrustedServer, match="--ca-file"):
+            received(CurlContent(url, Wire(stall_timeout=5)))
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        assert received(CurlContent(url, Wire(stall_timeout=5, ca_file=str(ca_file)))) == BODY
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_the_proxy_is_decided_as_httpx_decides_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    assert proxy_for("https://dl.boxcloud.com/x", Wire(5)) == ""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,.internal")
+    assert proxy_for("https://dl.boxcloud.com/x", Wire(5)) == "http://proxy.internal:3128"
+    assert proxy_for("https://files.internal/x", Wire(5)) == ""  # NO_PROXY names it
+    assert proxy_for("http://dl.boxcloud.com/x", Wire(5)) == ""  # no proxy for plain http
+    assert proxy_for("https://files.internal/x", Wire(5, proxy="http://p:1")) == "http://p:1"  # --proxy wins
