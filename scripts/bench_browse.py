@@ -7,16 +7,21 @@ Each round mounts afresh (nothing cached) and measures:
   archive (MB/s; the target is at least 0.8: unpacking must not halve the speed);
 - the zip creates the ``cp -r`` cost (folder prefetch: a few, not one per file), and
   the same copy after a remount over the same cache (the target: no create at all).
-Ratios with min/median/max over rounds, since these VMs are noisy.
+Ratios with min/median/max over rounds, since these VMs are noisy. Then, on a fresh
+mount, the daemon's RSS through a ``cp -r`` of ``--rss-files`` files (10,000 by default):
+sampled as the copy goes, it must stay flat, and every file is compared with its source.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -42,6 +47,52 @@ def make_tree(root: Path, files: int, size_mib: int) -> None:
             piece = min(left, 16 * MiB)
             out.write(os.urandom(piece))
             left -= piece
+
+
+def make_many(root: Path, files: int) -> None:
+    many = root / "many"
+    many.mkdir(parents=True)
+    for index in range(files):
+        (many / f"m{index:05d}.bin").write_bytes(os.urandom(4096))
+
+
+def rss_mib(pid: int, field: str = "VmRSS") -> float:
+    match = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    assert match
+    return int(match.group(1)) / 1024
+
+
+def rss_through_copy(work: Path, url: str, token: str, root: Path, files: int) -> None:
+    """Print the daemon's RSS as a ``cp -r`` of ``files`` files goes, and check every byte."""
+    samples: list[tuple[int, float]] = []  # (files copied, RSS MiB)
+    out = work / "out-many"
+    with mounted_daemon(work, "rss", url, token, "--cache-size", "8G") as (mnt, pid):
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.25):
+                copied = len(os.listdir(out)) if out.exists() else 0
+                samples.append((copied, rss_mib(pid)))
+
+        before = rss_mib(pid)
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            seconds = timed("cp", "-r", mnt / "browse" / "many", out)
+        finally:
+            done.set()
+            sampler.join()
+        after, peak = rss_mib(pid), rss_mib(pid, "VmHWM")
+    names = sorted(os.listdir(root / "many"))
+    _, mismatch, errors = filecmp.cmpfiles(root / "many", out, names, shallow=False)
+    assert not mismatch and not errors and len(names) == files, (mismatch[:3], errors[:3])
+    early = [rss for copied, rss in samples if copied <= files // 10] or [before]
+    print(f"RSS through a cp -r of {files} files of 4 KiB ({files / seconds:.0f} files/s, every file "
+          f"byte-exact): before {before:.1f} MiB, by the first {files // 10} files {max(early):.1f}, "
+          f"at the end {after:.1f}, peak {peak:.1f}; growth after the first tenth "
+          f"{peak - max(early):.1f} MiB")  # fmt: skip
+    for copied, rss in samples[:: max(1, len(samples) // 8)]:
+        print(f"  {copied:6d} files copied: RSS {rss:.1f} MiB")
 
 
 def timed(*argv: str | Path) -> float:
@@ -92,11 +143,14 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000, help="small files to copy one by one")
     parser.add_argument("--size-mib", type=int, default=1024, help="the large Box file")
     parser.add_argument("--runs", type=int, default=3, help="rounds")
+    parser.add_argument("--rss-files", type=int, default=10000, help="files of the RSS copy (0: skip it)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="boxzipfs-bench-browse-"))
     try:
         root = work / "root"
         make_tree(root, args.files, args.size_mib)
+        if args.rss_files:
+            make_many(root, args.rss_files)
         size = args.size_mib * MiB
         rows = []
         with start_local_server(root) as server:
@@ -121,6 +175,9 @@ def main() -> None:
         print(f"{'files/s, remounted cp -r / zip + extract':<46} {spread(again_ratio)}")
         print(f"creates per cp -r of {args.files} files: {[int(r['creates']) for r in rows]}; "
               f"after a remount: {[int(r['again_creates']) for r in rows]}")
+        if args.rss_files:
+            with start_local_server(root) as server:
+                rss_through_copy(work, server.url, server.token, root, args.rss_files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

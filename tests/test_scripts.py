@@ -47,10 +47,14 @@ def test_benchmarks_print_their_figures() -> None:
     assert "archive MB/s" in server and "ratio" in server
     mount = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss")
     assert "dd MB/s, mount / httpx" in mount and "TTFB, mount / httpx" in mount
+    assert "CPU per GiB, spool reused / httpx client" in mount and "a stream sent at 150 MB/s" in mount
     tls = run("scripts/bench", "--size-mib", "64", "--runs", "1", "--skip-rss", "--https")
     assert "over HTTPS" in tls and "dd MB/s, mount / httpx" in tls
-    browse = run("scripts/bench-browse", "--files", "40", "--size-mib", "32", "--runs", "1")
+    browse = run(
+        "scripts/bench-browse", "--files", "40", "--size-mib", "32", "--runs", "1", "--rss-files", "300"
+    )
     assert "files/s, cp -r browse / zip + extract" in browse
+    assert "RSS through a cp -r of 300 files of 4 KiB" in browse and "every file byte-exact" in browse
     assert "MB/s, browse file / folder archive" in browse
     split = run(
         "scripts/bench-split", "--files", "60", "--size-mib", "16", "--part-files", "20", "--runs", "1"

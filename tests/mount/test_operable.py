@@ -228,10 +228,15 @@ def test_json_logs_carry_the_request_download_and_phase(
     mp = mount("--local", str(root), "--log-format", "json")
     define(mp, "photos", {"items": folder_items(root, "photos")})
     assert zip_contents((mp / "photos" / "request.zip").read_bytes()) == expected_members(root, "photos")
-    lines = [line for line in (tmp_path / "mount.log").read_text().splitlines() if line.startswith("{")]
-    records = [json.loads(line) for line in lines]
+    deadline = time.monotonic() + 10  # the line is logged just after the last byte is served
+    while True:
+        lines = [line for line in (tmp_path / "mount.log").read_text().splitlines() if line.startswith("{")]
+        records = [json.loads(line) for line in lines]
+        done = [r for r in records if "succeeded" in r["message"]]
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert records and all({"time", "level", "logger", "message"} <= set(r) for r in records)
-    done = [r for r in records if "succeeded" in r["message"]]
     assert done and done[0]["request"] == "photos" and done[0]["download"].startswith("d")
     assert done[0]["phase"] == "succeeded"
     assert any(r.get("phase") == "streaming" for r in records if r.get("request") == "photos")

@@ -47,7 +47,7 @@ def test_any_download_file_name_is_served_with_an_rfc6266_header_and_frees_its_s
     assert stats(server)["active_downloads"] == 0
     answer = http.get(create(http, server.url, server.token, {
         "items": items_of(root, "docs"), "download_file_name": name}).json()["download_url"])  # fmt: skip
-    from boxzipfs.client.box import disposition_name
+    from boxzipfs.client.answers import disposition_name
 
     assert disposition_name(answer.headers["content-disposition"]) == f"{name}.zip"
 
