@@ -239,7 +239,6 @@ def main() -> None:
             finally:
                 mount.close()
                 recycling.close()
-        throttled = throttled_pair(root, main_id, work, tls)
         with start_local_server(root, tls) as server:
             rss = {}
             if not args.skip_rss:
@@ -251,14 +250,14 @@ def main() -> None:
                     finally:
                         fresh.close()
         report(rows, size, args, rss)
-        mount_mbs, direct_mbs = throttled
+        mount_mbs, direct_mbs = throttled_pair(root, main_id, work, tls)
         print(f"a stream sent at 150 MB/s: mount {mount_mbs:.0f} MB/s, httpx {direct_mbs:.0f} MB/s "
               f"(ratio {mount_mbs / direct_mbs:.2f})")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-THROTTLE = 150e6  # bytes a second
+THROTTLE = 150_000_000  # bytes a second
 
 
 def throttled_pair(root: Path, folder_id: str, work: Path, tls: list[str]) -> tuple[float, float]:
