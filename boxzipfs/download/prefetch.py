@@ -21,6 +21,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -74,13 +75,17 @@ class Prefetcher:
         slots: SlotQueue,
         cache: FileCache,
         settings: PrefetchSettings,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._api = api
         self._slots = slots
         self._cache = cache
         self.settings = settings
         self._lock = threading.Lock()  # guards _opened, _pending, _threads and the counters
-        self._opened: dict[str, dict[str, float]] = {}  # folder -> file id -> when opened
+        # folder -> file id -> when opened, both oldest first: the last window's opens only,
+        # forgotten from the front, so memory and the work per open stay flat over weeks.
+        self._opened: OrderedDict[str, OrderedDict[str, float]] = OrderedDict()
         self._pending: dict[str, _Batch] = {}  # file id -> the batch that brings it
         self._running: set[str] = set()  # folders with a prefetch under way
         self._threads: set[threading.Thread] = set()
@@ -92,13 +97,9 @@ class Prefetcher:
         """An open of ``file_id`` in ``folder_id``; starts a prefetch of the rest when it is due."""
         if self.settings.after <= 0 or not folder_id or self._closing.is_set():
             return
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
-            opened = self._opened.setdefault(folder_id, {})
-            opened[file_id] = now
-            for seen, when in list(opened.items()):
-                if now - when > self.settings.window:
-                    del opened[seen]
+            opened = self._watch(folder_id, file_id, now)
             if len(opened) < self.settings.after or folder_id in self._running:
                 return  # not due, or under way (what it leaves out is looked at when it ends)
             self._running.add(folder_id)
@@ -226,9 +227,29 @@ class Prefetcher:
             metrics.PREFETCHED.inc()
         return kept
 
+    def _watch(self, folder_id: str, file_id: str, now: float) -> OrderedDict[str, float]:
+        """Record an open (lock held); the folder's opens within the window, oldest first."""
+        window = self.settings.window
+        while self._opened:  # folders whose last open is older than the window
+            oldest = next(iter(self._opened.values()))
+            if oldest and now - next(reversed(oldest.values())) <= window:
+                break
+            self._opened.popitem(last=False)
+        opened = self._opened.pop(folder_id, None) or OrderedDict()
+        self._opened[folder_id] = opened  # the most recently opened folder last
+        opened.pop(file_id, None)
+        opened[file_id] = now
+        while now - next(iter(opened.values())) > window:
+            opened.popitem(last=False)
+        return opened
+
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"batches": self.batches, "files": self.files, "pending": len(self._pending)}
+            watched = sum(len(files) for files in self._opened.values())
+            return {
+                "batches": self.batches, "files": self.files, "pending": len(self._pending),
+                "opens_watched": watched,
+            }  # fmt: skip
 
     def close(self) -> None:
         self._closing.set()

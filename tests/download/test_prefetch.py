@@ -90,3 +90,21 @@ def test_the_cache_outlives_its_process_and_drops_a_corrupted_entry(tmp_path: Pa
     assert good is not None and good.read_bytes() == FILES[listed[0].name]
     assert again.lookup(listed[1].id, listed[1].sha1, listed[1].size) is None
     assert not bad.exists() and again.stats()["dropped"] == 1
+
+
+def test_the_opens_it_watches_are_forgotten_after_the_window(tmp_path: Path) -> None:
+    """A long run over many folders keeps only the last window's opens (no growth with
+    uptime), and an open costs the same whatever the folder's size (no scan of every open)."""
+    now = [1000.0]
+    prefetcher = Prefetcher(
+        FakeBox(archive_of(FILES)), SlotQueue(2), FileCache(tmp_path / "files", 1 << 20),
+        PrefetchSettings(after=10**6, window=60.0), clock=lambda: now[0],
+    )  # fmt: skip
+    for folder in range(50):
+        for file in range(200):
+            prefetcher.noticed(str(folder), f"{folder}-{file}", list)
+            now[0] += 0.001
+    assert prefetcher.stats()["opens_watched"] == 10_000
+    now[0] += 61
+    prefetcher.noticed("last", "x", list)
+    assert prefetcher.stats()["opens_watched"] == 1  # every folder's old opens are gone, folders too
