@@ -34,12 +34,16 @@ def sha1_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-class FileCache:
-    """Verified copies of Box files in ``directory``, within ``budget`` bytes."""
+MAX_ENTRIES = 200_000  # about 250 bytes of index each: the daemon's memory stays bounded with tiny files
 
-    def __init__(self, directory: Path, budget: int) -> None:
+
+class FileCache:
+    """Verified copies of Box files in ``directory``, within ``budget`` bytes and ``max_entries`` files."""
+
+    def __init__(self, directory: Path, budget: int, max_entries: int = MAX_ENTRIES) -> None:
         self.directory = directory
         self.budget = budget
+        self.max_entries = max_entries
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()  # guards _entries, _verified, _pins and _size
         self._entries: OrderedDict[str, int] = OrderedDict()  # name -> bytes, least recent first
@@ -142,11 +146,18 @@ class FileCache:
         with self._lock:
             return max(0, self.budget - self._size)
 
+    def _over(self) -> bool:
+        return self._size > self.budget or len(self._entries) > self.max_entries
+
     def _evict(self) -> None:
+        """Least recent first, skipping what readers hold; the common case (nothing to evict)
+        costs nothing, whatever the number of entries."""
         doomed = []
         with self._lock:
+            if not self._over():
+                return
             for name in list(self._entries):
-                if self._size <= self.budget:
+                if not self._over():
                     break
                 if name in self._pins:
                     continue  # a reader holds it

@@ -108,3 +108,21 @@ def test_the_opens_it_watches_are_forgotten_after_the_window(tmp_path: Path) -> 
     now[0] += 61
     prefetcher.noticed("last", "x", list)
     assert prefetcher.stats()["opens_watched"] == 1  # every folder's old opens are gone, folders too
+
+
+def test_the_cache_index_is_bounded_in_files_as_in_bytes(tmp_path: Path) -> None:
+    """Tiny files fill the file count before the byte budget: the oldest go, a pinned one stays."""
+    cache = FileCache(tmp_path / "files", 1 << 30, max_entries=3)
+    listed = candidates(FILES)
+    first = cache.temporary(listed[0].id)
+    first.write_bytes(FILES[listed[0].name])
+    cache.add(listed[0].id, listed[0].sha1, first)
+    assert cache.lookup(listed[0].id, listed[0].sha1, listed[0].size) is not None  # a reader holds it
+    for candidate in listed[1:]:
+        path = cache.temporary(candidate.id)
+        path.write_bytes(FILES[candidate.name])
+        cache.add(candidate.id, candidate.sha1, path)
+    assert [c.name for c in listed if cache.contains(c.id, c.sha1)] == ["f0.txt", "f4.txt", "f5.txt"]
+    assert len(list((tmp_path / "files").iterdir())) == 3
+    cache.unpin(listed[0].id, listed[0].sha1)
+    assert cache.stats()["files"] == 3
