@@ -17,7 +17,9 @@ drives, with no hand-off between threads.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import ssl
 import time
 from collections.abc import Iterator
@@ -38,6 +40,18 @@ _TLS_ERRORS = {
     getattr(pycurl, "E_SSL_CACERT", 60),
     getattr(pycurl, "E_SSL_CACERT_BADFILE", 77),
 }
+
+
+@functools.lru_cache(maxsize=4)
+def trust_bundle(ca_file: str, system_file: str | None) -> bytes:
+    """The system's CA bundle followed by ``--ca-file`` (read once per mount): libcurl takes one
+    bundle, and a CA file must add to the system's trust, as it does for the API calls."""
+    parts = []
+    for path in (system_file, ca_file):
+        if path and os.path.exists(path):
+            with open(path, "rb") as handle:
+                parts.append(handle.read())
+    return b"\n".join(parts)
 
 
 class CurlContent:
@@ -73,12 +87,14 @@ class CurlContent:
         paths = ssl.get_default_verify_paths()  # the system's trust store, as truststore uses it
         if paths.capath:
             easy.setopt(pycurl.CAPATH, paths.capath)
-        cafile = wire.ca_file or paths.cafile
-        if cafile:
-            easy.setopt(pycurl.CAINFO, cafile)
-            easy.setopt(pycurl.PROXY_CAINFO, cafile)  # an HTTPS proxy is verified the same way
-        if paths.capath:
             easy.setopt(pycurl.PROXY_CAPATH, paths.capath)
+        if wire.ca_file:  # trusted beside the system's bundle, never instead of it
+            bundle = trust_bundle(wire.ca_file, paths.cafile)
+            easy.setopt(pycurl.CAINFO_BLOB, bundle)
+            easy.setopt(pycurl.PROXY_CAINFO_BLOB, bundle)  # an HTTPS proxy is verified the same way
+        elif paths.cafile:
+            easy.setopt(pycurl.CAINFO, paths.cafile)
+            easy.setopt(pycurl.PROXY_CAINFO, paths.cafile)
         easy.setopt(pycurl.PROXY, proxy_for(url, wire))  # '' turns libcurl's own env lookup off
         easy.setopt(pycurl.NOPROXY, "")
         easy.setopt(pycurl.HEADERFUNCTION, self._header)

@@ -4,6 +4,7 @@ proxy decision shared with httpx."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import json
@@ -123,24 +124,45 @@ def test_too_many_redirects_break_the_stream(server: str) -> None:
     assert Handler.gets == ["/loop"] * 4
 
 
-def test_tls_is_verified_against_the_ca_file_and_never_skipped(tmp_path: Path) -> None:
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
+@contextlib.contextmanager
+def https_server(ca: trustme.CA) -> Iterator[str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    cert.configure_cert(context)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"https://127.0.0.1:{httpd.server_address[1]}/data"
     try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/data"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_tls_is_verified_against_the_ca_file_and_never_skipped(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    with https_server(ca) as url:
         with pytest.raises(UntrustedServer, match="--ca-file"):
             received(CurlContent(url, Wire(stall_timeout=5)))
         ca_file = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         assert received(CurlContent(url, Wire(stall_timeout=5, ca_file=str(ca_file)))) == BODY
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+
+
+def test_a_ca_file_adds_to_the_systems_trust_never_replaces_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The content host (Box's, a public CA) must verify even when --ca-file names a corporate CA."""
+    public, corporate = trustme.CA(), trustme.CA()
+    system_bundle, ca_file = tmp_path / "system.pem", tmp_path / "corporate.pem"
+    public.cert_pem.write_to_path(str(system_bundle))
+    corporate.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(system_bundle))  # this test's "system" bundle
+    wire = Wire(stall_timeout=5, ca_file=str(ca_file))
+    for ca in (public, corporate):
+        with https_server(ca) as url:
+            assert received(CurlContent(url, wire)) == BODY
+    with https_server(trustme.CA()) as url, pytest.raises(UntrustedServer):
+        received(CurlContent(url, wire))
 
 
 def test_the_proxy_is_decided_as_httpx_decides_it(monkeypatch: pytest.MonkeyPatch) -> None:
