@@ -28,7 +28,7 @@ from boxzipfs.client import redact
 from boxzipfs.client.answers import error_from_parts
 from boxzipfs.client.auth import Auth
 from boxzipfs.client.credentials import CredentialState
-from boxzipfs.client.curl import CurlContent
+from boxzipfs.client.curl import CurlContent, never
 from boxzipfs.client.pacing import ApiPacer
 from boxzipfs.client.retry import NO_RETRY, RetryPolicy
 from boxzipfs.client.wire import Wire
@@ -240,7 +240,7 @@ class BoxClient:
         """
         self.users_me("id", check=True)
 
-    def open_content(self, download: ZipDownload) -> CurlContent:
+    def open_content(self, download: ZipDownload, stopped: Callable[[], bool] = never) -> CurlContent:
         """GET the download URL, once per zip download ever; raises on any error answer."""
         key = hashlib.sha256(download.download_url.encode()).hexdigest()
         with self._used_lock:
@@ -251,7 +251,7 @@ class BoxClient:
         # host: its redirects are followed (a bounded number), each a GET of a new location,
         # never the URL again.
         log.debug("requesting the zip content (its one-shot URL, used once)")
-        content = CurlContent(download.download_url, self.wire)
+        content = CurlContent(download.download_url, self.wire, stopped)
         try:
             content.start()
         except BaseException:

@@ -22,13 +22,13 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pycurl
 
 from boxzipfs.client.answers import disposition_name, error_from_parts
 from boxzipfs.client.wire import Wire, proxy_for
-from boxzipfs.errors import StreamBroken, UntrustedServer
+from boxzipfs.errors import Cancelled, StreamBroken, UntrustedServer
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,15 @@ def trust_bundle(ca_file: str, system_file: str | None) -> bytes:
     return b"\n".join(parts)
 
 
+def never() -> bool:
+    return False
+
+
 class CurlContent:
     """One content GET: ``start`` until Box answered, then iterate for chunks, then close."""
 
-    def __init__(self, url: str, wire: Wire) -> None:
+    def __init__(self, url: str, wire: Wire, stopped: Callable[[], bool] = never) -> None:
+        self._stopped = stopped  # checked at least once a second, bytes or not
         self._easy = pycurl.Curl()
         self._multi = pycurl.CurlMulti()
         self._chunks: list[bytes] = []
@@ -125,6 +130,8 @@ class CurlContent:
         StreamBroken once the server sent nothing for the stall timeout (as httpx's read
         timeout: libcurl's low-speed check averages over seconds and fires late)."""
         before = (self._header_lines, len(self._chunks))
+        if self._stopped():
+            raise Cancelled("cancelled")
         self._multi.select(wait)  # -1 or 0 too: libcurl's own timers (connect) run in perform
         while True:
             code, _ = self._multi.perform()

@@ -6,7 +6,7 @@ tests pass an in-process fake. Nothing below knows HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from boxzipfs.models import FolderEntry, ZipDownload, ZipRequest, ZipStatus
@@ -33,7 +33,11 @@ class ZipApi(Protocol):
 
     def create_zip_download(self, request: ZipRequest) -> ZipDownload: ...
 
-    def open_content(self, download: ZipDownload) -> Content: ...
+    def open_content(self, download: ZipDownload, stopped: Callable[[], bool] = ...) -> Content:
+        """GET the download's content; Cancelled within about a second once ``stopped()``
+        is true, even while the stream is stalled (an abandoned download frees its slot, an
+        unmount does not wait for the stall timeout)."""
+        ...
 
     def get_status(self, download: ZipDownload) -> ZipStatus: ...
 

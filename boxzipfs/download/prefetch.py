@@ -170,7 +170,7 @@ class Prefetcher:
                     tuple(ZipItem("file", f.id) for f in files), f"prefetch-{batch.folder_id}"
                 )
                 download = self._api.create_zip_download(request)
-                with self._api.open_content(download) as content:
+                with self._api.open_content(download, self._closing.is_set) as content:
                     self._unpack(batch, content)
         except (BoxZipError, Exception) as exc:
             log.info(

@@ -60,7 +60,7 @@ class StreamOpener:
                 download = self._api.create_zip_download(request)
                 self._trace("created")
                 self._state.update(zip_download=download, box_status=None, polled_at=0.0)
-                content = self._api.open_content(download)
+                content = self._api.open_content(download, self._stop.is_set)
                 self._trace("content answered")
             except TooManyRequests as exc:
                 metrics.BOX_429.inc()

@@ -22,7 +22,14 @@ from boxzipfs.client.auth import StaticTokenAuth
 from boxzipfs.client.box import BoxClient, http_client
 from boxzipfs.client.curl import CurlContent
 from boxzipfs.client.wire import Wire, proxy_for
-from boxzipfs.errors import DownloadUrlUsed, NotFound, StreamBroken, TooManyRequests, UntrustedServer
+from boxzipfs.errors import (
+    Cancelled,
+    DownloadUrlUsed,
+    NotFound,
+    StreamBroken,
+    TooManyRequests,
+    UntrustedServer,
+)
 from boxzipfs.models import ZipDownload
 
 BODY = os.urandom(3 << 20)  # several rounds of libcurl's buffer
@@ -116,6 +123,18 @@ def test_a_stalled_stream_breaks_after_the_stall_timeout(server: str) -> None:
     with pytest.raises(StreamBroken, match="no bytes arrived in time"):
         received(content)
     assert 0.9 < time.monotonic() - started < 3.5
+
+
+def test_a_stop_ends_a_stalled_stream_within_a_second(server: str) -> None:
+    """An abandoned download frees its slot and an unmount goes on without waiting for the stall
+    timeout: the stop is looked at every second, bytes or not."""
+    stop = threading.Event()
+    content = CurlContent(f"{server}/stall", Wire(stall_timeout=30), stop.is_set)
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        received(content)
+    assert 0.4 < time.monotonic() - started < 2.0
 
 
 def test_too_many_redirects_break_the_stream(server: str) -> None:

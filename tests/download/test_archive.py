@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,7 +73,7 @@ class FakeBox:
             raise TooManyRequests(429, "user_too_many_concurrent_downloads", "busy", "", 0.01)
         return ZipDownload(f"fake://content/{self.creates}", f"fake://status/{self.creates}", "")
 
-    def open_content(self, download: ZipDownload) -> FakeContent:
+    def open_content(self, download: ZipDownload, stopped: Callable[[], bool] = lambda: False) -> FakeContent:
         index = int(download.download_url.rsplit("/", 1)[1]) - 1
         data = self.archives[min(index, len(self.archives) - 1)]
         cut = self.cuts[index] if index < len(self.cuts) else None
