@@ -35,11 +35,7 @@ log = logging.getLogger(__name__)
 BUFFER_BYTES = 1 << 20  # libcurl's receive buffer (16 KiB by default): fewer, fuller socket reads
 ERROR_BODY_BYTES = 64 << 10  # an error answer's body kept to read Box's code and message
 REDIRECTS = (301, 302, 303, 307, 308)
-_TLS_ERRORS = {
-    pycurl.E_PEER_FAILED_VERIFICATION if hasattr(pycurl, "E_PEER_FAILED_VERIFICATION") else 60,
-    getattr(pycurl, "E_SSL_CACERT", 60),
-    getattr(pycurl, "E_SSL_CACERT_BADFILE", 77),
-}
+_TLS_ERRORS = {pycurl.E_PEER_FAILED_VERIFICATION, pycurl.E_SSL_CACERT, pycurl.E_SSL_CACERT_BADFILE}
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,7 +62,6 @@ class CurlContent:
         self._easy = pycurl.Curl()
         self._multi = pycurl.CurlMulti()
         self._chunks: list[bytes] = []
-        self._round = 0  # bytes of the chunks handed out in this round (idle)
         self._idle = False
         self._status = 0  # of the answer being received (each redirect hop starts a new one)
         self._headers: dict[str, str] = {}
