@@ -78,7 +78,9 @@ class CurlContent:
         easy.setopt(pycurl.FOLLOWLOCATION, 1)
         easy.setopt(pycurl.MAXREDIRS, wire.max_redirects)
         easy.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)  # no file://, no ftp://
-        easy.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        # A redirect never leaves TLS: an https download URL is followed to https only.
+        secure = url.lower().startswith("https:")
+        easy.setopt(pycurl.REDIR_PROTOCOLS, pycurl.PROTO_HTTPS | (0 if secure else pycurl.PROTO_HTTP))
         easy.setopt(pycurl.CONNECTTIMEOUT_MS, int(wire.connect_timeout * 1000))
         easy.setopt(pycurl.BUFFERSIZE, BUFFER_BYTES)
         easy.setopt(pycurl.TCP_NODELAY, 1)
@@ -192,6 +194,11 @@ class CurlContent:
                 "(CERTIFICATE_VERIFY_FAILED); install its CA in the system's trust store or give it "
                 "with --ca-file"
             )
+        if code == pycurl.E_UNSUPPORTED_PROTOCOL:
+            raise StreamBroken(
+                f"{operation} failed: a redirect to a location that is not HTTPS (or not HTTP at all) "
+                "was refused"
+            )
         if code == pycurl.E_OPERATION_TIMEDOUT:
             raise StreamBroken(f"{operation} failed: no bytes arrived in time (stalled or unreachable)")
         raise StreamBroken(f"{operation} failed: libcurl error {code} ({curl_error_name(code)})")
@@ -212,8 +219,10 @@ class CurlContent:
 
 
 def curl_error_name(code: int) -> str:
-    """libcurl's name of an error code (the message may carry a URL: never shown)."""
-    for name in dir(pycurl):
-        if name.startswith("E_") and getattr(pycurl, name) == code:
-            return name[2:].lower()
-    return "unknown"
+    """libcurl's name of an error code (its message may carry a URL: never shown); of two
+    names for one code, the shorter (``partial_file``, not ``ftp_partial_file``)."""
+    names = [
+        name for name in dir(pycurl)
+        if name.startswith("E_") and "MULTI" not in name and getattr(pycurl, name) == code
+    ]  # fmt: skip
+    return min(names, key=len)[2:].lower() if names else "unknown"

@@ -38,6 +38,7 @@ BODY = os.urandom(3 << 20)  # several rounds of libcurl's buffer
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     gets: list[str] = []
+    downgrade_to = ""
 
     def log_message(self, *args: object) -> None:
         pass
@@ -57,6 +58,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._answer(200, BODY, named)
         elif self.path == "/hop":
             self._answer(302, b"", {"Location": "/data"})
+        elif self.path == "/downgrade":
+            self._answer(302, b"", {"Location": Handler.downgrade_to})
         elif self.path == "/loop":
             self._answer(302, b"", {"Location": "/loop"})
         elif self.path == "/busy":
@@ -165,6 +168,20 @@ def test_tls_is_verified_against_the_ca_file_and_never_skipped(tmp_path: Path) -
         ca_file = tmp_path / "ca.pem"
         ca.cert_pem.write_to_path(str(ca_file))
         assert received(CurlContent(url, Wire(stall_timeout=5, ca_file=str(ca_file)))) == BODY
+
+
+def test_a_redirect_never_leaves_tls(server: str, tmp_path: Path) -> None:
+    """An https download URL that redirects to plain http is refused, never followed."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    Handler.downgrade_to = f"{server}/data"
+    try:
+        with https_server(ca) as url, pytest.raises(StreamBroken, match="not HTTPS"):
+            received(CurlContent(url.replace("/data", "/downgrade"), Wire(5, ca_file=str(ca_file))))
+    finally:
+        Handler.downgrade_to = ""
+    assert "/data" not in Handler.gets  # the plain-http location was never asked for
 
 
 def test_a_ca_file_adds_to_the_systems_trust_never_replaces_it(
