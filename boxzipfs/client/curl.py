@@ -66,7 +66,8 @@ class CurlContent:
         self._status = 0  # of the answer being received (each redirect hop starts a new one)
         self._headers: dict[str, str] = {}
         self._answered = False  # the final answer's headers are in
-        self._result: tuple[int, str] | None = None  # libcurl's end: (code, message)
+        # libcurl's end: its code (0: complete). Its message is never kept: it may name the URL.
+        self._result: int | None = None
         self._closed = False
         self._stall_timeout = wire.stall_timeout
         self._heard = time.monotonic()  # when the server last sent anything (a stall is measured from it)
@@ -136,21 +137,21 @@ class CurlContent:
                 break
         _, done, failed = self._multi.info_read()
         if done:
-            self._result = (0, "")
-        for _, errno, message in failed:
-            self._result = (errno, message)
+            self._result = 0
+        for _, code, _message in failed:
+            self._result = code
         now = time.monotonic()
         if (self._header_lines, len(self._chunks)) != before or self._result is not None:
             self._heard = now
         elif now - self._heard > self._stall_timeout:
-            self._result = (pycurl.E_OPERATION_TIMEDOUT, "stalled")
+            self._result = pycurl.E_OPERATION_TIMEDOUT
 
     def start(self) -> None:
         """Send the GET and wait for Box's answer; raises BoxAPIError for an error answer,
         UntrustedServer or StreamBroken when there is none."""
         while not self._answered and self._result is None:
             self._step()
-        if self._result is not None and self._result[0]:
+        if self._result:
             self._raise_transport("starting the zip content")
         log.debug("zip content answered %d", self._status)
         if self._status != 200:
@@ -179,15 +180,14 @@ class CurlContent:
             if self._result is not None:
                 break
             self._step()
-        if self._result[0]:
+        if self._result:
             self._raise_transport("reading the zip content")
 
     def idle(self) -> bool:
         return self._idle
 
     def _raise_transport(self, operation: str) -> None:
-        assert self._result is not None
-        code = self._result[0]
+        code = self._result or 0
         if code in _TLS_ERRORS:
             raise UntrustedServer(
                 f"{operation} failed: the server's TLS certificate is not trusted "
