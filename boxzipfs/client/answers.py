@@ -10,7 +10,7 @@ from urllib.parse import unquote
 
 import httpx
 
-from boxzipfs.errors import BoxAPIError, api_error
+from boxzipfs.errors import BoxAPIError, UntrustedServer, api_error
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -56,3 +56,12 @@ def disposition_name(header: str) -> str | None:
         if key.lower() == "filename":
             plain = value.strip('"') or None
     return plain
+
+
+def untrusted(operation: str) -> UntrustedServer:
+    """The one-line error for a server whose certificate did not verify, from either client."""
+    return UntrustedServer(
+        f"{operation} failed: the server's TLS certificate is not trusted "
+        "(CERTIFICATE_VERIFY_FAILED); install its CA in the system's trust store or give it "
+        "with --ca-file"
+    )

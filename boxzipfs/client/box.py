@@ -25,7 +25,7 @@ from cachetools import TTLCache
 
 from boxzipfs import metrics
 from boxzipfs.client import redact
-from boxzipfs.client.answers import error_from_parts
+from boxzipfs.client.answers import error_from_parts, untrusted
 from boxzipfs.client.auth import Auth
 from boxzipfs.client.credentials import CredentialState
 from boxzipfs.client.curl import CurlContent, never
@@ -81,11 +81,7 @@ def transport_errors(operation: str, broken: type[NetworkError] = NetworkError) 
         yield
     except httpx.TransportError as exc:
         if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
-            raise UntrustedServer(
-                f"{operation} failed: the server's TLS certificate is not trusted "
-                "(CERTIFICATE_VERIFY_FAILED); install its CA in the system's trust store or give it "
-                "with --ca-file"
-            ) from None
+            raise untrusted(operation) from None
         raise broken(f"{operation} failed: {type(exc).__name__}") from None
 
 

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator
 
 import pycurl
 
-from boxzipfs.client.answers import disposition_name, error_from_parts
+from boxzipfs.client.answers import disposition_name, error_from_parts, untrusted
 from boxzipfs.client.wire import Wire, proxy_for
-from boxzipfs.errors import Cancelled, StreamBroken, UntrustedServer
+from boxzipfs.errors import Cancelled, StreamBroken
 
 log = logging.getLogger(__name__)
 
@@ -189,11 +189,7 @@ class CurlContent:
     def _raise_transport(self, operation: str) -> None:
         code = self._result or 0
         if code in _TLS_ERRORS:
-            raise UntrustedServer(
-                f"{operation} failed: the server's TLS certificate is not trusted "
-                "(CERTIFICATE_VERIFY_FAILED); install its CA in the system's trust store or give it "
-                "with --ca-file"
-            )
+            raise untrusted(operation)
         if code == pycurl.E_UNSUPPORTED_PROTOCOL:
             raise StreamBroken(
                 f"{operation} failed: a redirect to a location that is not HTTPS (or not HTTP at all) "

@@ -172,7 +172,7 @@ class Prefetcher:
                 download = self._api.create_zip_download(request)
                 with self._api.open_content(download, self._closing.is_set) as content:
                     self._unpack(batch, content)
-        except (BoxZipError, Exception) as exc:
+        except Exception as exc:  # a refused create, a broken stream, a full disk: the rest go alone
             log.info(
                 "prefetch of folder %s stopped after %d of %d files (%s): the rest are fetched alone",
                 batch.folder_id, len(batch.delivered), len(files), exc,

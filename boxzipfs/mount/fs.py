@@ -170,6 +170,7 @@ class BoxZipOperations(Operations):  # type: ignore[misc]
         return self._add(opened, fi, path, callers.program(caller))
 
     def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+        """Registers libfuse's read callback; our FUSE subclass answers it with ``read_into``."""
         return self._handle(fi).read(offset, size)
 
     def read_into(self, path: str, into: memoryview, offset: int, fi: Any) -> int:

@@ -78,17 +78,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._answer(404, b'{"code": "not_found", "message": "no"}', {"Content-Type": "application/json"})
 
 
-@pytest.fixture
-def server() -> Iterator[str]:
-    Handler.gets = []
+@contextlib.contextmanager
+def serving(context: ssl.SSLContext | None = None) -> Iterator[str]:
+    """The handler on a loopback port (TLS with ``context``); its base URL."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    if context is not None:
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield f"{'https' if context else 'http'}://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    Handler.gets = []
+    with serving() as url:
+        yield url
 
 
 def received(content: CurlContent) -> bytes:
@@ -148,16 +156,11 @@ def test_too_many_redirects_break_the_stream(server: str) -> None:
 
 @contextlib.contextmanager
 def https_server(ca: trustme.CA) -> Iterator[str]:
+    """The handler over TLS with a certificate of ``ca``; the URL of its data."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{httpd.server_address[1]}/data"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(context) as url:
+        yield f"{url}/data"
 
 
 def test_tls_is_verified_against_the_ca_file_and_never_skipped(tmp_path: Path) -> None:
