@@ -18,6 +18,8 @@ def test_browse_reads_cost_the_same_late_as_early_and_memory_comes_back() -> Non
     assert last["files_per_second"] >= 0.6 * first["files_per_second"], figures
     # libfuse keeps up to 10 idle workers; what must not happen is growth with the files read
     assert figures.idle["threads"] <= figures.start["threads"] + 12, figures
-    assert last["threads"] <= first["threads"] + 2, figures
+    # a round's threads are libfuse's workers of the moment (seen from 8 to 13 on 2 cores), not
+    # one per file: bounded by the same pool limit, never by the 800 files each round reads
+    assert last["threads"] <= figures.start["threads"] + 12, figures
     assert figures.idle["fds"] <= figures.start["fds"] + 2, figures
     assert figures.idle["rss_mib"] <= first["rss_mib"] + 20, figures  # not one step per file read
