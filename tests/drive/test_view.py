@@ -95,7 +95,7 @@ REQUEST_OUTPUT = {
     "touch": OK, "chmod": EPERM, "chown_other": EPERM, "unlink": EACCES, "rename": EPERM,
 }  # fmt: skip
 BY_ID_FILE = {**dict.fromkeys(OPS, EROFS), "touch": OK}
-TOP = {**dict.fromkeys(OPS, EPERM), "open_write": EISDIR, "truncate": EISDIR, "touch": EISDIR}
+TOP = {**dict.fromkeys(OPS, EPERM), "open_write": EISDIR, "truncate": EISDIR, "touch": OK}
 # What each write answers on each path ({id}: the folder Docs). In a mount the kernel answers
 # some first (ENOENT for a name it looked up and did not find, EISDIR for unlink of a directory).
 TABLE: dict[str, dict[str, str]] = {
@@ -114,7 +114,7 @@ TABLE: dict[str, dict[str, str]] = {
     "/archives/Docs.zip": READ_ONLY_TREE,
     "/req": {
         "mkdir": "EEXIST", "rmdir": OK, "create": EISDIR, "open_write": EISDIR, "truncate": EISDIR,
-        "touch": EISDIR, "chmod": EPERM, "chown_other": EPERM, "unlink": ENOENT, "rename": EPERM,
+        "touch": OK, "chmod": EPERM, "chown_other": EPERM, "unlink": ENOENT, "rename": EPERM,
     },
     "/req/request.zip": REQUEST_OUTPUT,
     "/req/status.json": REQUEST_OUTPUT,
@@ -124,7 +124,7 @@ TABLE: dict[str, dict[str, str]] = {
     },
     "/nope": {
         "mkdir": OK, "rmdir": ENOENT, "create": EPERM, "open_write": EISDIR, "truncate": EISDIR,
-        "touch": EISDIR, "chmod": EPERM, "chown_other": EPERM, "unlink": ENOENT, "rename": EPERM,
+        "touch": ENOENT, "chmod": EPERM, "chown_other": EPERM, "unlink": ENOENT, "rename": EPERM,
     },
     "/nope/x": {**dict.fromkeys(OPS, ENOENT), "mkdir": EPERM, "rmdir": "ENOTDIR", "rename": EPERM},
 }  # fmt: skip

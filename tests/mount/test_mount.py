@@ -551,3 +551,32 @@ def test_nothing_a_user_writes_crashes_the_daemon(
     request = define(mp, "still-alive", {"items": folder_items(root, "docs")})
     assert zip_contents((request / "request.zip").read_bytes()) == expected_members(root, "docs")
     assert "Traceback" not in (tmp_path / "mount.log").read_text()
+
+
+def test_definitions_deployed_with_rsync_a_land_and_rsync_exits_0(
+    tree: tuple[Path, dict[str, bytes]], mount: Mount, tmp_path: Path
+) -> None:
+    """A directory of definitions kept in config management, synced onto the mount: rsync
+    makes each request, writes request.json beside it and renames it over, sets its mode
+    and the directories' times (which failed with EISDIR once they existed: rsync exited 23)."""
+    root, _ = tree
+    mp = mount("--local", str(root))
+    defs = tmp_path / "definitions"
+    for name in ("docs", "photos"):
+        (defs / name).mkdir(parents=True)
+        (defs / name / "request.json").write_text(json.dumps({"items": folder_items(root, name)}))
+    for _ in range(2):  # the second time, every directory is there already
+        synced = run("rsync", "-a", f"{defs}/", mp)
+        assert synced.returncode == 0, synced.stderr
+        for name in ("docs", "photos"):
+            assert (mp / name / "request.json").read_bytes() == (defs / name / "request.json").read_bytes()
+            expected = json.loads((defs / name / "request.json").read_text())["items"]
+            assert zip_contents((mp / name / "request.zip").read_bytes()) == expected_members(
+                root, "photos" if expected == folder_items(root, "photos") else "docs"
+            )
+        (defs / "docs" / "request.json").write_text(json.dumps({"items": folder_items(root, "photos")}))
+        for changed in (defs / "docs" / "request.json", defs / "docs"):  # rsync's quick check sees it
+            os.utime(changed, (time.time() - 3600, time.time() - 3600))
+    os.utime(mp / "docs")  # touch of a request directory, and of the root: accepted, nothing changes
+    os.utime(mp)
+    assert sorted(os.listdir(mp / "docs")) == ["request.json", "request.zip", "status.json"]

@@ -160,11 +160,10 @@ class Requests(RequestDirs):
         raise Refused(errno.EINVAL, "request.json cannot be emptied; write the new definition instead")
 
     def touch(self, at: At) -> None:
-        """utimens: accepted on files that exist (editors and cp -p set times). Touching a
-        defined request.json asks for a fresh archive: the next read creates a new one."""
+        """utimens: accepted on whatever exists, changing nothing (editors, cp -p and rsync -a
+        set times, rsync on directories too). Touching a defined request.json asks for a
+        fresh archive: the next read creates a new one."""
         where = self.parse(at)
-        if where.leaf is None:
-            raise Refused(errno.EISDIR, "a directory")
         self.lookup(at)
         if where.leaf == REQUEST_JSON and where.key is not None and self.drive.spec(where.key) is not None:
             self.drive.refresh(where.key)
