@@ -42,6 +42,9 @@ FAULTS_LOGGED = (
     r"--cache-size \d+ MiB is larger than",  # the disk-full scenario's small filesystem
 )
 
+# Every directory a scenario mounts in is made under this prefix: is_clean judges only those.
+WORK_PREFIX = f"boxzipfs-chaos-{os.getpid()}-"
+
 
 @dataclass
 class Result:
@@ -75,7 +78,7 @@ class World:
 
 @contextlib.contextmanager
 def world(*server_args: str, sizes: tuple[int, ...] = (300_000, 1_200_000, 2_500_000)) -> Iterator[World]:
-    work = Path(tempfile.mkdtemp(prefix="boxzipfs-chaos-"))
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
     root = work / "box"
     rng = random.Random(7)
     folders = []
@@ -379,7 +382,7 @@ def r6_secrets(worlds_work: list[Path], secrets: list[str]) -> Result:
 
 def r6_run(count: int) -> Result:
     """A run with faults and status/xattr reads, then every place a secret could leak is scanned."""
-    keep = Path(tempfile.mkdtemp(prefix="boxzipfs-chaos-r6-"))
+    keep = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}r6-"))
     try:
         with world() as w, FaultProxy(w.server.url, Plan(seed=6, rate=0.2)) as proxy:
             with mount(w, proxy.url, "r6", "-v") as (mnt, _):
@@ -569,7 +572,7 @@ def kernel_semantics(readers: int) -> Result:
 def large_archives(entries: int, big_gib: float) -> Result:
     """More than 65,535 entries and more than 4 GiB through the mount, checked by four readers."""
     result = Result("large archives")
-    work = Path(tempfile.mkdtemp(prefix="boxzipfs-chaos-large-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{WORK_PREFIX}large-"))
     try:
         root = work / "box"
         many = root / "many"
@@ -618,8 +621,13 @@ SCENARIOS: dict[str, Callable[[bool], Result]] = {
 
 
 def is_clean() -> bool:
-    """No boxzipfs mount left behind by a scenario."""
-    return not any(" fuse.boxzipfs " in line for line in Path("/proc/mounts").read_text().splitlines())
+    """No boxzipfs mount left behind by a scenario of this process (other mounts on the host,
+    another user's or another test run's, are not the harness's to judge)."""
+    mine = f"/{WORK_PREFIX}"
+    return not any(
+        fields[2] == "fuse.boxzipfs" and mine in fields[1]
+        for fields in (line.split() for line in Path("/proc/mounts").read_text().splitlines())
+    )
 
 
 if __name__ == "__main__":
