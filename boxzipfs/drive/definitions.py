@@ -17,7 +17,9 @@ from boxzipfs.atomicfile import atomic_write
 from boxzipfs.errors import RequestInvalid
 from boxzipfs.models import RequestSpec, parse_request_spec
 
-NAME_PATTERN = re.compile(r"[^/\x00]{1,200}")
+# No '/', and no control characters: a name is shown on terminals and in log lines, where a
+# newline would forge a line and an escape sequence would reach the terminal.
+NAME_PATTERN = re.compile(r"[^/\x00-\x1f\x7f-\x9f\u2028\u2029]{1,200}")
 RESERVED = frozenset({"by-id", "browse", "archives", ".", ".."})
 
 
@@ -25,7 +27,8 @@ def check_name(name: str) -> str:
     """A valid request name, or RequestInvalid saying why not."""
     if not NAME_PATTERN.fullmatch(name) or name in RESERVED or name.startswith("."):
         raise RequestInvalid(
-            f"{name!r} cannot name a request (no '/', no leading '.', not 'by-id', 'browse' or 'archives')"
+            f"{name!r} cannot name a request (no '/', no control characters, no leading '.', "
+            "not 'by-id', 'browse' or 'archives')"
         )
     return name
 

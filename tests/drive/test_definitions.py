@@ -15,12 +15,19 @@ from boxzipfs.models import parse_request_spec
 RAW = b'{"items": [{"type": "folder", "id": "12"}],   "allow_skips": true}\n'
 
 
-@pytest.mark.parametrize(
-    "name", ["by-id", "browse", "archives", ".", "..", ".hidden", "a/b", "", "x" * 201, "a\0b"]
-)
-def test_names_the_mount_uses_or_the_kernel_cannot_hold_are_refused(name: str) -> None:
+REFUSED = ["by-id", "browse", "archives", ".", "..", ".hidden", "a/b", "", "x" * 201, "a\0b"]
+CONTROLS = ["line\nforged", "tab\there", "\x1b[31mred", "del\x7f", "csi\x9b2J", "sep\u2028x"]
+
+
+@pytest.mark.parametrize("name", REFUSED + CONTROLS)
+def test_names_the_mount_uses_the_kernel_cannot_hold_or_a_terminal_obeys_are_refused(name: str) -> None:
     with pytest.raises(RequestInvalid):
         check_name(name)
+
+
+@pytest.mark.parametrize("name", ["Q1 report", "ünïcödé", "x" * 200, "a.b", "日本語"])
+def test_ordinary_names_are_taken(name: str) -> None:
+    assert check_name(name) == name
 
 
 def test_a_definition_reads_back_as_written_and_parses_once_per_version(tmp_path: Path) -> None:

@@ -247,10 +247,9 @@ def test_unlinking_request_json_leaves_the_request_undefined(view: MountView) ->
 
 def test_the_mounts_own_names_cannot_name_a_request(tmp_path: Path, box: FakeBox) -> None:
     with mount_view(tmp_path, box, browse=False) as view:
-        answers = {
-            name: refusal(lambda name=name: view.mkdir(f"/{name}")) for name in ("by-id", "browse", ".hidden")
-        }
-        assert answers == {"by-id": EROFS, "browse": EROFS, ".hidden": "EINVAL"}
+        names = ("by-id", "browse", ".hidden", "forged\nline")
+        answers = {name: refusal(lambda name=name: view.mkdir(f"/{name}")) for name in names}
+        assert answers == {"by-id": EROFS, "browse": EROFS, ".hidden": "EINVAL", "forged\nline": "EINVAL"}
         assert view.listdir("/") == ["by-id"]
 
 

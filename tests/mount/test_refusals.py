@@ -33,6 +33,7 @@ def test_unsupported_operations_name_the_real_reason(
     before = (request / "request.json").read_bytes()
 
     assert errno_of((request / "sub").mkdir) == errno.EPERM
+    assert errno_of((mp / "forged\nline").mkdir) == errno.EINVAL  # a name shown on terminals and in logs
     assert errno_of(lambda: (mp / "file").write_text("hi\n")) == errno.EPERM
     assert errno_of(lambda: (mp / "docs").write_text("hi\n")) == errno.EISDIR
     assert errno_of(lambda: (request / "request.zip").write_bytes(b"x")) == errno.EACCES
