@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from boxzipfs.drive import callers
-from boxzipfs.drive.errnos import errno_for
+from boxzipfs.drive.errnos import errno_for, exhausted
 from boxzipfs.drive.view import Entry, MountView, OpenFile
 from boxzipfs.errors import BoxZipError, Refused
 from boxzipfs.mount.libfuse import FuseOSError, Operations, fuse_get_context
@@ -35,7 +35,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def translated(operation: F) -> F:
-    """Every operation: BoxZipError to its errno by the one table; anything unexpected a logged EIO."""
+    """Every operation: BoxZipError to its errno by the one table, a system limit (EMFILE, ENOSPC...)
+    to its own errno in one log line; anything unexpected a logged EIO."""
 
     @functools.wraps(operation)
     def run(self: BoxZipOperations, *args: Any) -> Any:
@@ -49,9 +50,16 @@ def translated(operation: F) -> F:
             where = args[0] if args else ""
             log.log(level, "%s %s: %s -> %s", operation.__name__, where, exc, errno.errorcode.get(code))
             raise FuseOSError(code) from None
-        except Exception:
-            log.exception("%s %s failed unexpectedly", operation.__name__, args[0] if args else "")
-            raise FuseOSError(errno.EIO) from None
+        except Exception as exc:
+            where = args[0] if args else ""
+            limit = exhausted(exc)
+            if limit is None:
+                log.exception("%s %s failed unexpectedly", operation.__name__, where)
+                raise FuseOSError(errno.EIO) from None
+            # a system limit: one line that names it, the reader gets that errno
+            name, reason = operation.__name__, os.strerror(limit)
+            log.warning("%s %s: %s -> %s", name, where, reason, errno.errorcode[limit])
+            raise FuseOSError(limit) from None
 
     return run  # type: ignore[return-value]
 
