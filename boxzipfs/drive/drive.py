@@ -208,9 +208,6 @@ class Drive:
             log.warning("stored definition of %s is invalid: %s", key.name, exc)
             return None
 
-    def definition(self, key: RequestKey) -> bytes:
-        return self.definition_file(key)[0]
-
     def definition_file(self, key: RequestKey) -> tuple[bytes, int | None]:
         """request.json's bytes, as written, and when it was written (None: not stored)."""
         if key.by_id:
