@@ -319,7 +319,8 @@ def _mount_and_serve(
             os.getuid() if settings.uid is None else settings.uid,
             os.getgid() if settings.gid is None else settings.gid,
         )
-        if (settings.uid, settings.gid, settings.umask) != (None, None, None):
+        shared = any(fuse_options.get(name) for name in ("allow_other", "allow_root"))
+        if shared or (settings.uid, settings.gid, settings.umask) != (None, None, None):
             fuse_options.setdefault("default_permissions", True)  # the modes shown are enforced
         stop = threading.Event()
         stack.callback(stop.set)
